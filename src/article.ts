@@ -1,0 +1,62 @@
+
+export interface Article {
+  id: number;
+  title: string;
+  content: string;
+  created: Date;
+  updated: Date;
+}
+
+/** What an author types; validated before it reaches the store. */
+export interface ArticleInput {
+  title: string;
+  content: string;
+}
+
+/** A part of a highlighted title or snippet: `match` parts hit the search. */
+export interface TextSegment {
+  text: string;
+  match: boolean;
+}
+
+export interface SearchHit {
+  id: number;
+  title: TextSegment[];
+  snippet: TextSegment[];
+  created: Date;
+}
+
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_CONTENT_LENGTH = 20_000;
+export const HOME_PAGE_SIZE = 50;
+
+export type ArticleErrors = Partial<Record<keyof ArticleInput, string>>;
+
+/**
+ * Trims the title (not the content: authors mean their whitespace) and checks
+ * both. Returns the cleaned input or the errors per field, so that a form can
+ * be shown again with everything the author typed.
+ */
+export function validateArticle(
+  raw: { title?: unknown; content?: unknown },
+): { ok: true; value: ArticleInput } | { ok: false; errors: ArticleErrors } {
+  const title = typeof raw.title === 'string' ? raw.title.trim() : '';
+  const content = typeof raw.content === 'string' ? raw.content.replace(/\r\n/g, '\n') : '';
+  const errors: ArticleErrors = {};
+  if (title.length === 0) errors.title = 'Please give your article a title.';
+  else if (title.length > MAX_TITLE_LENGTH) errors.title = `Titles can be at most ${MAX_TITLE_LENGTH} characters (this one has ${title.length}).`;
+  if (content.trim().length === 0) errors.content = 'Please write something in your article.';
+  else if (content.length > MAX_CONTENT_LENGTH) errors.content = `Articles can be at most ${MAX_CONTENT_LENGTH} characters (this one has ${content.length}).`;
+  return Object.keys(errors).length === 0 ? { ok: true, value: { title, content } } : { ok: false, errors };
+}
+
+export interface ArticleStore {
+  /** Newest first. */
+  list(limit?: number): Article[];
+  /** Full-text search; any string is a valid query. */
+  search(query: string, limit?: number): SearchHit[];
+  get(id: number): Article | null;
+  /** Commits the article; throws AppError('unavailable') when the database is read-only. */
+  create(input: ArticleInput): Article;
+}
+

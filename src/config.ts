@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { FALLBACKS, type Fallback } from './consistency.js';
+
+/** Defaults of the configuration table in the README; the names are the interface. */
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_DATABASE_URL = 'file:data/app.db';
+export const DEFAULT_REGION = 'local';
+export const DEFAULT_WAIT_MS = 500;
+export const DEFAULT_FALLBACK: Fallback = 'replay';
+export const DEFAULT_TTL_S = 300;
+/** Longest wait anyone may configure: past this a reader is better off at the primary. */
+export const MAX_WAIT_MS = 30_000;
+
+export interface Config {
+  port: number;
+  /** Absolute path of the SQLite file. */
+  databasePath: string;
+  /** LiteFS keeps `.primary` and `<db>-pos` in the database's directory. */
+  databaseDir: string;
+  databaseName: string;
+  region: string;
+  instance: string;
+  litefsApi: URL | null;
+  /** First signs, all verify. */
+  secrets: string[];
+  /** True when RYW_SECRET was not given and a per-process secret was made up. */
+  ephemeralSecret: boolean;
+  waitMs: number;
+  fallback: Fallback;
+  ttlSeconds: number;
+  migrateToken: string | null;
+}
+
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+const integer = (min: number, max: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).optional());
+
+const schema = z.object({
+  PORT: integer(0, 65535),
+  DATABASE_URL: z.preprocess(emptyAsUndefined, z.string().optional()),
+  FLY_REGION: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9]{2,12}$/, 'must be 2 to 12 lowercase letters or digits').optional()),
+  FLY_MACHINE_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a hostname-like id').optional()),
+  HOSTNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+  LITEFS_API: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  RYW_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((s) => s.split(',').map((part) => part.trim()))
+      .refine((parts) => parts.every((p) => p.length >= 16), 'each comma-separated secret must be at least 16 characters')
+      .optional(),
+  ),
+  RYW_WAIT_MS: integer(0, MAX_WAIT_MS),
+  RYW_FALLBACK: z.preprocess(emptyAsUndefined, z.enum(FALLBACKS).optional()),
+  RYW_TTL_S: integer(1, 7 * 24 * 3600),
+  MIGRATE_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Resolves `file:path`, `file:///abs/path` or a plain path against the working directory. */
+export function databasePathFromUrl(url: string): string {
+  if (url.startsWith('file://')) return fileURLToPath(url);
+  const path = url.startsWith('file:') ? url.slice('file:'.length) : url;
+  if (path === '' || path.includes('?') || path === ':memory:') {
+    throw new ConfigError(`DATABASE_URL: expected file:<path to a SQLite file>, got ${JSON.stringify(url)}`);
+  }
+  return resolve(path);
+}
+
+/**
+ * Reads and validates the environment once, at start. Any invalid value throws
+ * a ConfigError whose message is one line naming the variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name}: ${issue.message} (got ${JSON.stringify(env[name])})`);
+  }
+  const vars = parsed.data;
+  const databasePath = databasePathFromUrl(vars.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+  const databaseDir = dirname(databasePath);
+  const databaseName = basename(databasePath);
+  const litefsApi = vars.LITEFS_API ? new URL(vars.LITEFS_API) : null;
+
+  // On LiteFS every instance must verify every other instance's tokens, so a
+  // made-up secret would silently break read-your-writes across regions.
+  const onLiteFS =
+    litefsApi !== null || existsSync(`${databasePath}-pos`) || existsSync(resolve(databaseDir, '.primary'));
+  if (!vars.RYW_SECRET && onLiteFS) {
+    throw new ConfigError(
+      `RYW_SECRET: required on LiteFS (found ${litefsApi ? 'LITEFS_API' : `${databaseName}-pos or .primary in ${databaseDir}`}); set the same comma-separated secrets on every instance`,
+    );
+  }
+
+  return {
+    port: vars.PORT ?? DEFAULT_PORT,
+    databasePath,
+    databaseDir,
+    databaseName,
+    region: vars.FLY_REGION ?? DEFAULT_REGION,
+    instance: vars.FLY_MACHINE_ID ?? vars.HOSTNAME ?? hostname(),
+    litefsApi,
+    secrets: vars.RYW_SECRET ?? [randomBytes(32).toString('base64url')],
+    ephemeralSecret: !vars.RYW_SECRET,
+    waitMs: vars.RYW_WAIT_MS ?? DEFAULT_WAIT_MS,
+    fallback: vars.RYW_FALLBACK ?? DEFAULT_FALLBACK,
+    ttlSeconds: vars.RYW_TTL_S ?? DEFAULT_TTL_S,
+    migrateToken: vars.MIGRATE_TOKEN ?? null,
+  };
+}

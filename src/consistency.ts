@@ -1,0 +1,102 @@
+import { reached, type Position } from './position.js';
+
+/**
+ * The read-your-writes decision table, as a pure function: the request's facts,
+ * the node's facts and the policy in; what to do out. The HTTP middleware only
+ * acts on the returned value (src/http/read-your-writes.ts).
+ */
+
+export const FALLBACKS = ['replay', 'stale', 'error'] as const;
+/** What a replica does when a token is not met within the wait budget. */
+export type Fallback = (typeof FALLBACKS)[number];
+
+export type Role = 'standalone' | 'primary' | 'replica';
+
+/** The `desc` of `Server-Timing: ryw;…`: what happened to this request. */
+export const TIMINGS = ['none', 'issued', 'fresh', 'waited', 'stale', 'replayed', 'unavailable', 'dropped'] as const;
+export type Timing = (typeof TIMINGS)[number];
+
+export interface RequestFacts {
+  /** A write by method (not GET/HEAD) or by route policy (a GET that writes). */
+  write: boolean;
+  /** The highest valid read-your-writes token the request carries. */
+  token: Position | null;
+  /** `?region=R`, already validated. */
+  region: string | null;
+  /** The instance that replayed this request here (from `fly-replay-src`). */
+  replayedFrom: string | null;
+}
+
+export interface NodeFacts {
+  role: Role;
+  region: string;
+  instance: string;
+  /** The primary's id as named in `.primary`; null on the primary. */
+  primary: string | null;
+  position: Position | null;
+}
+
+export type ReplayTarget = { instance: string; state?: 'ryw' } | { region: string };
+
+/** What to do once the wait budget has run out. */
+export type TimeoutDecision =
+  | { kind: 'replay'; target: ReplayTarget }
+  | { kind: 'stale' }
+  | { kind: 'reject'; why: string };
+
+export type Decision =
+  | { kind: 'serve'; timing: 'none' | 'fresh' | 'dropped' }
+  | { kind: 'wait'; until: Position; onTimeout: TimeoutDecision }
+  | TimeoutDecision;
+
+export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallback): Decision {
+  if (request.region !== null && request.region !== node.region) {
+    return { kind: 'replay', target: { region: request.region } };
+  }
+  // A request pinned to this region by ?region= is served here, whatever it takes.
+  const pinned = request.region !== null;
+  // Never send a request back where it came from: that is a replay loop.
+  const canReplayTo = (instance: string | null): instance is string =>
+    instance !== null && instance !== request.replayedFrom && instance !== node.instance;
+
+  if (request.write) {
+    if (node.role !== 'replica') return { kind: 'serve', timing: 'none' };
+    return canReplayTo(node.primary)
+      ? { kind: 'replay', target: { instance: node.primary } }
+      : { kind: 'reject', why: 'This write cannot reach the primary right now.' };
+  }
+
+  if (node.role === 'standalone' || request.token === null) return { kind: 'serve', timing: 'none' };
+
+  if (node.role === 'primary') {
+    // A primary is never behind its own writes: a token ahead of it was issued
+    // by an older lineage (restore, failover) and would never be met.
+    return reached(node.position, request.token) ? { kind: 'serve', timing: 'fresh' } : { kind: 'serve', timing: 'dropped' };
+  }
+
+  if (reached(node.position, request.token)) return { kind: 'serve', timing: 'fresh' };
+
+  let onTimeout: TimeoutDecision;
+  if (pinned || fallback === 'stale') onTimeout = { kind: 'stale' };
+  else if (fallback === 'error') onTimeout = { kind: 'reject', why: 'This region has not caught up with your latest change yet.' };
+  else if (canReplayTo(node.primary)) onTimeout = { kind: 'replay', target: { instance: node.primary, state: 'ryw' } };
+  else onTimeout = { kind: 'stale' };
+  return { kind: 'wait', until: request.token, onTimeout };
+}
+
+/** The `fly-replay` header value for a target, as Fly.io's proxy reads it. */
+export function flyReplayHeader(target: ReplayTarget): string {
+  if ('region' in target) return `region=${target.region}`;
+  return target.state ? `instance=${target.instance};state=${target.state}` : `instance=${target.instance}`;
+}
+
+/** Parses `fly-replay-src` (`instance=…;region=…;t=…;state=…`) into its fields. */
+export function parseReplaySource(header: string | undefined): Record<string, string> | null {
+  if (!header) return null;
+  const fields: Record<string, string> = {};
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return fields;
+}
