@@ -1,0 +1,88 @@
+import express, { Router, type Request, type Response } from 'express';
+import { validateArticle, MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH, type ArticleErrors, type ArticleStore } from '../article.js';
+import { AppError, isAppError } from '../error.js';
+import type { createCsrf } from './csrf.js';
+import { UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import type { Render } from './views.js';
+
+/** Form bodies larger than this are refused (413) before parsing; the fields' own limits are far below. */
+export const FORM_BODY_LIMIT = '256kb';
+const ID_PATTERN = /^[1-9][0-9]{0,14}$/;
+
+function parseId(raw: unknown): number {
+  if (typeof raw !== 'string' || !ID_PATTERN.test(raw)) {
+    throw new AppError('invalid', 'Article ids are positive whole numbers, like /articles/42.');
+  }
+  return Number(raw);
+}
+
+function queryString(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  if (value === undefined || typeof value === 'string') return value;
+  throw new AppError('invalid', `Give ?${name}= once, as plain text.`);
+}
+
+export interface ArticleRoutesOptions {
+  store: ArticleStore;
+  csrf: ReturnType<typeof createCsrf>;
+  render: Render;
+}
+
+/** The blog: the list and search, article pages, and the form to write one. */
+export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Router {
+  const router = Router();
+  const limits = { maxTitle: MAX_TITLE_LENGTH, maxContent: MAX_CONTENT_LENGTH };
+
+  const showForm = (
+    req: Request,
+    res: Response,
+    status: number,
+    form: { title: string; content: string; errors?: ArticleErrors; problem?: string },
+  ) => render(res, 'new', { ...limits, ...form, errors: form.errors ?? {}, csrfToken: csrf.generateCsrfToken(req, res) }, status);
+
+  router.get('/', (req, res) => {
+    const search = queryString(req, 'search')?.trim() ?? '';
+    if (search) render(res, 'search', { search, hits: store.search(search) });
+    else render(res, 'home', { search, articles: store.list() });
+  });
+
+  const showArticle = (res: Response, rawId: unknown) => {
+    const article = store.get(parseId(rawId));
+    if (!article) throw new AppError('not_found', 'There is no article with that id.');
+    render(res, 'article', { article });
+  };
+  router.get('/articles/:id', (req, res) => showArticle(res, req.params.id));
+  // The Go app's URLs: /articles?id=N.
+  router.get('/articles', (req, res) => showArticle(res, queryString(req, 'id')));
+
+  router.get('/new', (req, res) => showForm(req, res, 200, { title: '', content: '' }));
+
+  router.post('/new', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT }), (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const typed = {
+      title: typeof body.title === 'string' ? body.title : '',
+      content: typeof body.content === 'string' ? body.content : '',
+    };
+    if (!csrf.validateRequest(req)) {
+      return showForm(req, res, 403, {
+        ...typed,
+        problem: 'This form had expired, so nothing was saved. Your text is still here: publish again.',
+      });
+    }
+    const checked = validateArticle(typed);
+    if (!checked.ok) return showForm(req, res, 400, { ...typed, errors: checked.errors });
+    try {
+      const article = store.create(checked.value);
+      res.redirect(303, `/articles/${article.id}`);
+    } catch (error) {
+      if (!isAppError(error, 'unavailable')) throw error;
+      res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
+      showForm(req, res, 503, {
+        ...typed,
+        problem: 'The database could not save your article just now (the primary may be changing). Nothing was saved and your text is still here: try publishing again in a few seconds.',
+      });
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TIMINGS, type Timing } from '../consistency.js';
+import type { LiteFSNode } from '../litefs/node.js';
+import type { ReadYourWritesObserver } from './read-your-writes.js';
+import type { TokenRejection } from './ryw-token.js';
+
+/** Wait histogram buckets, in seconds: from "already there" to past any sane budget. */
+export const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface Metrics extends ReadYourWritesObserver {
+  registry: Registry;
+}
+
+/** Prometheus metrics for every consistency decision, wait, dropped token and the node's position. */
+export function createMetrics(node: LiteFSNode): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const decisions = new Counter({
+    name: 'ryw_decisions_total',
+    help: 'Requests by read-your-writes decision (the desc of Server-Timing: ryw).',
+    labelNames: ['decision'],
+    registers: [registry],
+  });
+  for (const timing of TIMINGS) decisions.inc({ decision: timing }, 0);
+  const waits = new Histogram({
+    name: 'ryw_wait_seconds',
+    help: 'Time requests spent waiting for this replica to reach their token.',
+    buckets: WAIT_BUCKETS_S,
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'ryw_tokens_dropped_total',
+    help: 'Tokens dropped, by reason: forged, malformed, expired, oversized, or ahead of the primary.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'litefs_position_txid',
+    help: "This node's replication position (LiteFS TXID); absent when unknown.",
+    registers: [registry],
+    collect() {
+      const position = node.role().role === 'standalone' ? null : node.position();
+      if (position === null) this.reset();
+      else this.set(Number(position));
+    },
+  });
+  new Gauge({
+    name: 'ryw_waiting_requests',
+    help: 'Requests waiting for this replica to catch up right now.',
+    registers: [registry],
+    collect() {
+      this.set(node.watcher.waiting);
+    },
+  });
+
+  return {
+    registry,
+    decided(timing: Timing, waitedMs: number) {
+      decisions.inc({ decision: timing });
+      if (timing === 'waited' || waitedMs > 0) waits.observe(waitedMs / 1000);
+    },
+    dropped(reason: TokenRejection | 'ahead') {
+      dropped.inc({ reason });
+    },
+  };
+}

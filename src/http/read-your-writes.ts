@@ -1,0 +1,186 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import onHeaders from 'on-headers';
+import { decide, flyReplayHeader, parseReplaySource, type Fallback, type ReplayTarget, type Timing } from '../consistency.js';
+import { AppError } from '../error.js';
+import type { LiteFSNode } from '../litefs/node.js';
+import type { Position } from '../position.js';
+import { checkPayload, signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
+
+export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
+/** What a client is told to wait before retrying a 503. */
+export const RETRY_AFTER_S = 1;
+
+/** What the rest of the request (views, handlers) may know of the decision. */
+export interface ConsistencyLocals {
+  timing: Timing;
+  waitedMs: number;
+  stale: boolean;
+}
+
+export interface ReadYourWritesObserver {
+  decided(timing: Timing, waitedMs: number): void;
+  dropped(reason: TokenRejection | 'ahead'): void;
+}
+
+export interface ReadYourWritesOptions {
+  node: LiteFSNode;
+  secrets: readonly string[];
+  waitMs: number;
+  fallback: Fallback;
+  ttlSeconds: number;
+  /** GETs that write, e.g. `/unsubscribe`: they go to the primary like any POST. */
+  writePaths?: readonly string[];
+  /** Requests that never wait and never carry or set tokens (health, metrics, static files). */
+  exempt?: (req: Request) => boolean;
+  observer?: ReadYourWritesObserver;
+  now?: () => number;
+}
+
+interface CarriedTokens {
+  position: Position | null;
+  rejected: TokenRejection | null;
+  cookieRejected: boolean;
+}
+
+/**
+ * Read-your-writes for an app on LiteFS: replays writes to the primary, issues
+ * a signed position token after each write served on the primary, and on a
+ * replica serves, waits, replays, serves stale or refuses a read carrying a
+ * token, as `decide()` says. Every response gets `Server-Timing: ryw;desc=…`.
+ *
+ * @example
+ * app.use(cookieParser(secrets));
+ * app.use(readYourWrites({ node, secrets, waitMs: 500, fallback: 'replay', ttlSeconds: 300 }));
+ */
+export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
+  const { node, secrets, waitMs, fallback, ttlSeconds, observer } = options;
+  const writePaths = new Set(options.writePaths ?? []);
+  const now = options.now ?? Date.now;
+
+  return async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
+    const locals: ConsistencyLocals = { timing: 'none', waitedMs: 0, stale: false };
+    res.locals.consistency = locals;
+    let issue = false;
+    onHeaders(res, () => {
+      if (issue && res.statusCode < 500) {
+        const position = node.committedPosition();
+        if (position !== null) {
+          const payload = tokenPayload(position, now() / 1000 + ttlSeconds);
+          res.cookie(TOKEN_COOKIE, payload, { ...cookieOptions(req), maxAge: ttlSeconds * 1000, signed: true });
+          res.setHeader(TOKEN_HEADER, signToken(payload, secrets));
+          locals.timing = 'issued';
+        }
+      }
+      res.setHeader('Server-Timing', `ryw;desc=${locals.timing};dur=${Math.round(locals.waitedMs)}`);
+      observer?.decided(locals.timing, locals.waitedMs);
+    });
+
+    if (options.exempt?.(req)) return next();
+
+    const region = req.query.region;
+    if (region !== undefined && (typeof region !== 'string' || !REGION_PATTERN.test(region))) {
+      throw new AppError('invalid', 'The region must be 2 to 12 lowercase letters or digits, like ?region=syd.');
+    }
+
+    const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
+    const facts = node.facts();
+    const carried = facts.role === 'standalone' ? noTokens : readTokens(req, secrets, now() / 1000);
+    if (carried.rejected) observer?.dropped(carried.rejected);
+    if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
+
+    const decision = decide(
+      {
+        write,
+        token: carried.position,
+        region: region ?? null,
+        replayedFrom: parseReplaySource(req.get('fly-replay-src'))?.instance ?? null,
+      },
+      facts,
+      fallback,
+    );
+
+    let act = decision;
+    if (decision.kind === 'wait') {
+      const started = performance.now();
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const caughtUp = await node.watcher.waitFor(decision.until, waitMs, gone.signal);
+      locals.waitedMs = performance.now() - started;
+      if (gone.signal.aborted) return;
+      if (caughtUp) {
+        locals.timing = 'waited';
+        return next();
+      }
+      act = decision.onTimeout;
+    }
+
+    switch (act.kind) {
+      case 'serve':
+        locals.timing = carried.rejected && act.timing === 'none' ? 'dropped' : act.timing;
+        if (act.timing === 'dropped') {
+          observer?.dropped('ahead');
+          res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
+        }
+        issue = write && facts.role === 'primary';
+        return next();
+      case 'stale':
+        locals.timing = 'stale';
+        locals.stale = true;
+        return next();
+      case 'replay':
+        locals.timing = 'replayed';
+        return replay(res, act.target, write);
+      case 'reject':
+        locals.timing = 'unavailable';
+        res.setHeader('Retry-After', String(RETRY_AFTER_S));
+        res.status(503).type('text/plain').send(`${act.why} Please try again in a moment.\n`);
+        return;
+    }
+  };
+}
+
+const noTokens: CarriedTokens = { position: null, rejected: null, cookieRejected: false };
+
+/** The tokens a request carries, cookie and header; the higher valid one wins. */
+function readTokens(req: Request, secrets: readonly string[], nowSeconds: number): CarriedTokens {
+  const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
+  const signedValue: unknown = req.signedCookies?.[TOKEN_COOKIE];
+  const unsignedValue: unknown = req.cookies?.[TOKEN_COOKIE];
+  if (typeof signedValue === 'string') checks.push({ check: checkPayload(signedValue, nowSeconds), fromCookie: true });
+  else if (signedValue === false) checks.push({ check: { ok: false, reason: 'forged' }, fromCookie: true });
+  else if (typeof unsignedValue === 'string') checks.push({ check: verifyToken(unsignedValue, secrets, nowSeconds), fromCookie: true });
+  const header = req.get(TOKEN_HEADER);
+  if (header !== undefined) checks.push({ check: verifyToken(header, secrets, nowSeconds), fromCookie: false });
+
+  let position: Position | null = null;
+  let rejected: TokenRejection | null = null;
+  let cookieRejected = false;
+  for (const { check, fromCookie } of checks) {
+    if (check.ok) {
+      if (position === null || check.position > position) position = check.position;
+    } else {
+      rejected = check.reason;
+      cookieRejected ||= fromCookie;
+    }
+  }
+  return { position, rejected, cookieRejected };
+}
+
+function isHttps(req: Request): boolean {
+  return req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
+}
+
+function cookieOptions(req: Request) {
+  return { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: isHttps(req) };
+}
+
+function replay(res: Response, target: ReplayTarget, write: boolean): void {
+  res.setHeader('fly-replay', flyReplayHeader(target));
+  const why =
+    'region' in target
+      ? `This request asked for region ${target.region}; replaying it there.`
+      : write
+        ? `This instance is a read-only replica; replaying the write to the primary (${target.instance}).`
+        : `This region has not caught up with your latest change yet; replaying the read to the primary (${target.instance}).`;
+  res.status(409).type('text/plain').send(`${why}\n`);
+}

@@ -1,0 +1,47 @@
+import { signedCookie } from 'cookie-parser';
+import { sign } from 'cookie-signature';
+import { formatTxid, parseTxid, type Position } from '../position.js';
+
+/** The cookie browsers carry. */
+export const TOKEN_COOKIE = 'ryw';
+/** The header API clients carry, and the response header that hands the token out. */
+export const TOKEN_HEADER = 'RYW-Token';
+/** Anything longer is not a token of ours: rejected before any HMAC work. */
+export const MAX_TOKEN_LENGTH = 160;
+
+export type TokenRejection = 'malformed' | 'forged' | 'expired' | 'oversized';
+export type TokenCheck = { ok: true; position: Position } | { ok: false; reason: TokenRejection };
+
+/**
+ * A read-your-writes token is `<16-hex TXID>.<expiry, unix seconds>`, signed
+ * the way cookie-parser signs cookies (`s:<value>.<HMAC-SHA256>`), so the same
+ * string is a valid signed cookie and a valid header.
+ */
+const PAYLOAD = /^([0-9a-f]{16})\.(\d{1,12})$/;
+
+export function tokenPayload(position: Position, expiresAt: number): string {
+  return `${formatTxid(position)}.${Math.floor(expiresAt)}`;
+}
+
+/** The signed form, as it appears in the cookie (decoded) and in the header. */
+export function signToken(payload: string, secrets: readonly string[]): string {
+  return `s:${sign(payload, secrets[0]!)}`;
+}
+
+/** Checks a payload whose signature was already verified (cookie-parser's signed cookies). */
+export function checkPayload(payload: string, nowSeconds: number): TokenCheck {
+  if (payload.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
+  const match = PAYLOAD.exec(payload);
+  if (!match) return { ok: false, reason: 'malformed' };
+  if (Number(match[2]) <= nowSeconds) return { ok: false, reason: 'expired' };
+  return { ok: true, position: parseTxid(match[1]!)! };
+}
+
+/** Verifies a signed token (`s:…`) with any of the secrets, then checks it. */
+export function verifyToken(signed: string, secrets: readonly string[], nowSeconds: number): TokenCheck {
+  if (signed.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
+  if (!signed.startsWith('s:')) return { ok: false, reason: 'malformed' };
+  const payload = signedCookie(signed, [...secrets]);
+  if (payload === false) return { ok: false, reason: 'forged' };
+  return checkPayload(payload, nowSeconds);
+}

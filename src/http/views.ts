@@ -1,0 +1,27 @@
+import type { Response } from 'express';
+import { Eta } from 'eta';
+import type { NodeFacts } from '../consistency.js';
+import type { ConsistencyLocals } from './read-your-writes.js';
+
+export type Render = (res: Response, view: string, data?: Record<string, unknown>, status?: number) => void;
+
+/** What every page says about where it was served from. */
+export interface ServedFrom {
+  region: string;
+  instance: string;
+  role: NodeFacts['role'];
+}
+
+/**
+ * Eta templates from `views/`; `<%= %>` escapes, and no template uses the raw
+ * form on user text. Each page gets `served` and `consistency` to say where it
+ * came from and whether it waited or is stale.
+ */
+export function createRenderer(viewsDir: string, servedFrom: () => ServedFrom): Render {
+  const eta = new Eta({ views: viewsDir, cache: true });
+  return (res, view, data = {}, status = 200) => {
+    const consistency = res.locals.consistency as ConsistencyLocals | undefined;
+    const html = eta.render(view, { ...data, served: servedFrom(), consistency: consistency ?? null });
+    res.status(status).type('html').send(html);
+  };
+}

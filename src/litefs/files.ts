@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePositionFile, type Position } from '../position.js';
+
+/** Longest `.primary` we accept: a hostname. Anything longer is not LiteFS's. */
+const MAX_PRIMARY_LENGTH = 255;
+
+/** The files LiteFS keeps beside a database in its mount directory. */
+export interface LiteFSFiles {
+  positionPath: string;
+  primaryPath: string;
+}
+
+export function liteFSFiles(databaseDir: string, databaseName: string): LiteFSFiles {
+  return { positionPath: join(databaseDir, `${databaseName}-pos`), primaryPath: join(databaseDir, '.primary') };
+}
+
+function readSmallFile(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    // Missing (ENOENT), unreadable, or a FUSE hiccup: "unknown", never a crash.
+    return null;
+  }
+}
+
+/** The position in `<db>-pos`, or null when it is missing or malformed. */
+export function readPosition(files: LiteFSFiles): Position | null {
+  const content = readSmallFile(files.positionPath);
+  return content === null ? null : parsePositionFile(content);
+}
+
+export function hasPositionFile(files: LiteFSFiles): boolean {
+  return readSmallFile(files.positionPath) !== null;
+}
+
+/**
+ * What `.primary` says. Absent: on LiteFS this node is the primary (or cut off
+ * from it: LiteFS removes the file while a replica is disconnected). Present:
+ * this node is a replica, and the file names the primary, or null when its
+ * content is not a hostname.
+ */
+export function readPrimary(files: LiteFSFiles): { exists: false } | { exists: true; primary: string | null } {
+  const content = readSmallFile(files.primaryPath);
+  if (content === null) return { exists: false };
+  const name = content.trim();
+  return { exists: true, primary: /^[A-Za-z0-9._:-]+$/.test(name) && name.length <= MAX_PRIMARY_LENGTH ? name : null };
+}

@@ -1,0 +1,169 @@
+import { request, type IncomingMessage, type ClientRequest } from 'node:http';
+import { request as requestTls } from 'node:https';
+import { parseTxid, type Position } from '../position.js';
+import { Waiters } from './waiters.js';
+
+/** How often the pos file is read while at least one request waits (and the event stream is down). */
+export const DEFAULT_POLL_MS = 5;
+/** First and longest pause before reconnecting to LiteFS's `/events`. */
+export const EVENTS_RECONNECT_MIN_MS = 100;
+export const EVENTS_RECONNECT_MAX_MS = 5_000;
+
+export interface PositionWatcherOptions {
+  /** Reads the `<db>-pos` file: null when missing or malformed. */
+  readPosition: () => Position | null;
+  pollMs?: number;
+  /** LiteFS's HTTP API; when set, positions come from its `/events` stream. */
+  events?: { api: URL; database: string; onState?: (connected: boolean) => void };
+}
+
+/**
+ * The one place a process learns its replication position. All waiting
+ * requests share it: they are woken by LiteFS's `/events` stream when one is
+ * configured and connected, otherwise by a single poller of the pos file that
+ * runs only while somebody waits.
+ */
+export class PositionWatcher {
+  private readonly waiters = new Waiters();
+  private readonly pollMs: number;
+  private poller: NodeJS.Timeout | null = null;
+  private streamed: Position | null = null;
+  private connected = false;
+  private stream: ClientRequest | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectDelay = EVENTS_RECONNECT_MIN_MS;
+  private closed = false;
+  /** Pos-file reads made, for the benchmarks and metrics. */
+  fileReads = 0;
+
+  constructor(private readonly options: PositionWatcherOptions) {
+    this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    if (options.events) this.connect();
+  }
+
+  /** Whether positions currently arrive from LiteFS's event stream. */
+  get streaming(): boolean {
+    return this.connected;
+  }
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /** The position now: from the stream when connected, else one read of the pos file. */
+  current(): Position | null {
+    return this.connected ? this.streamed : this.read();
+  }
+
+  /**
+   * Resolves true as soon as the position reaches `target`, false when
+   * `timeoutMs` runs out or `signal` aborts (the client went away).
+   */
+  async waitFor(target: Position, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (timeoutMs <= 0 || signal?.aborted) return false;
+    const done = this.waiters.add(target, timeoutMs, signal);
+    this.startPolling();
+    return done;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopPolling();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.stream?.destroy();
+    this.waiters.clear();
+  }
+
+  private read(): Position | null {
+    this.fileReads++;
+    return this.options.readPosition();
+  }
+
+  private startPolling(): void {
+    if (this.poller || this.connected) return;
+    this.poller = setInterval(() => {
+      if (this.waiters.size === 0 || this.connected) return this.stopPolling();
+      this.waiters.advance(this.read());
+    }, this.pollMs);
+  }
+
+  private stopPolling(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = null;
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.options.events?.onState?.(connected);
+    if (connected) this.stopPolling();
+    else if (this.waiters.size > 0) this.startPolling();
+  }
+
+  private connect(): void {
+    const events = this.options.events!;
+    const url = new URL('/events', events.api);
+    const send = url.protocol === 'https:' ? requestTls : request;
+    const req = send(url, { headers: { accept: 'application/x-ndjson' } }, (res) => this.consume(res));
+    this.stream = req;
+    req.on('error', () => this.disconnected(req));
+    req.end();
+  }
+
+  private consume(res: IncomingMessage): void {
+    const req = this.stream;
+    if (res.statusCode !== 200) {
+      res.resume();
+      return this.disconnected(req);
+    }
+    res.setEncoding('utf8');
+    let buffered = '';
+    res.on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        this.onEvent(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+      }
+    });
+    res.on('end', () => this.disconnected(req));
+    res.on('error', () => this.disconnected(req));
+  }
+
+  private onEvent(line: string): void {
+    let event: { type?: unknown; db?: unknown; data?: { txID?: unknown } };
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (event.type === 'init') {
+      // The stream tells of changes, not of where we are: seed from the file,
+      // then follow the stream.
+      this.streamed = this.read();
+      this.reconnectDelay = EVENTS_RECONNECT_MIN_MS;
+      this.setConnected(true);
+      this.waiters.advance(this.streamed);
+    } else if (event.type === 'tx' && event.db === this.options.events!.database) {
+      const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
+      if (position === null) return;
+      // Latest wins, even downwards: a restore or failover re-snapshot lowers it.
+      this.streamed = position;
+      this.waiters.advance(position);
+    }
+  }
+
+  private disconnected(req: ClientRequest | null): void {
+    if (req !== this.stream) return;
+    this.stream = null;
+    req?.destroy();
+    this.setConnected(false);
+    if (this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (!this.closed) this.connect();
+    }, this.reconnectDelay);
+    this.reconnectTimer.unref();
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, EVENTS_RECONNECT_MAX_MS);
+  }
+}

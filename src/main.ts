@@ -1,0 +1,79 @@
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createApp } from './http/server.js';
+import { liteFSFiles, readPosition } from './litefs/files.js';
+import { LiteFSNode } from './litefs/node.js';
+import { PositionWatcher } from './litefs/position-watcher.js';
+import { SqliteArticleStore } from './sqlite/article-store.js';
+import { SqliteDatabase } from './sqlite/database.js';
+import { migrate } from './sqlite/migrations.js';
+
+/** The only place that wires the pieces together. */
+async function main(config: Config): Promise<void> {
+  const log = pino({ name: 'litefs-ryw', base: { region: config.region, instance: config.instance } });
+  const files = liteFSFiles(config.databaseDir, config.databaseName);
+  const onLiteFS = LiteFSNode.detect(files, config.litefsApi !== null);
+  const watcher = new PositionWatcher({
+    readPosition: () => readPosition(files),
+    events: config.litefsApi
+      ? {
+          api: config.litefsApi,
+          database: config.databaseName,
+          onState: (connected) => log.info({ api: config.litefsApi?.href }, connected ? 'following LiteFS events' : 'LiteFS events lost; polling the pos file while requests wait'),
+        }
+      : undefined,
+  });
+  const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, onLiteFS);
+  const { role } = node.role();
+  if (config.ephemeralSecret) log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');
+
+  // A replica never creates or migrates the database: LiteFS brings both from the primary.
+  const database = new SqliteDatabase(config.databasePath, { create: role !== 'replica' });
+  const runMigrations = () => migrate(database.handle());
+  if (role !== 'replica') {
+    const { from, to } = runMigrations();
+    log.info({ from, to, path: config.databasePath }, 'database migrated');
+  }
+
+  const app = createApp({
+    node,
+    store: new SqliteArticleStore(database),
+    log,
+    secrets: config.secrets,
+    waitMs: config.waitMs,
+    fallback: config.fallback,
+    ttlSeconds: config.ttlSeconds,
+    migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,
+  });
+
+  const server: Server = app.listen(config.port, () => {
+    log.info({ port: config.port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${config.port}`);
+  });
+  server.on('error', (error) => {
+    log.fatal({ err: error }, 'could not listen');
+    process.exit(1);
+  });
+
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    watcher.close();
+    server.close(() => {
+      database.close();
+      process.exit(0);
+    });
+    server.closeAllConnections();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`litefs-ryw: ${error.message}`);
+  process.exit(1);
+}
+await main(config);

@@ -1,0 +1,54 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Schema changes, in order; `PRAGMA user_version` records how many ran. Each
+ * runs in its own transaction, so a failed one leaves the previous schema.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE articles (
+    id      INTEGER PRIMARY KEY,
+    title   TEXT NOT NULL CHECK (length(title) > 0),
+    content TEXT NOT NULL CHECK (length(content) > 0),
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX articles_by_created ON articles (created DESC, id DESC);
+
+  -- External-content full-text index: the text lives once, in articles.
+  CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, content,
+    content = 'articles', content_rowid = 'id',
+    tokenize = 'porter unicode61'
+  );
+  CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, content) VALUES (new.id, new.title, new.content);
+  END;
+  CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
+  END;
+  CREATE TRIGGER articles_fts_update AFTER UPDATE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
+    INSERT INTO articles_fts (rowid, title, content) VALUES (new.id, new.title, new.content);
+  END;
+  `,
+];
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+}
+
+/** Runs the migrations this database has not seen. Only ever call it where writes are allowed. */
+export function migrate(db: Database.Database): MigrationResult {
+  // LiteFS replicates WAL-mode databases; set it before the first write.
+  db.pragma('journal_mode = wal');
+  const from = db.pragma('user_version', { simple: true }) as number;
+  for (let version = from; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+  return { from, to: Math.max(from, MIGRATIONS.length) };
+}
