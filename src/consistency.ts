@@ -16,11 +16,25 @@ export type Role = 'standalone' | 'primary' | 'replica';
 export const TIMINGS = ['none', 'issued', 'fresh', 'waited', 'stale', 'replayed', 'unavailable', 'dropped'] as const;
 export type Timing = (typeof TIMINGS)[number];
 
+/** What a verified read-your-writes token says. */
+export interface Token {
+  position: Position;
+  /** When the primary issued it (unix ms, the primary's clock). */
+  issuedAt: number;
+}
+
+/**
+ * How far a token may predate what a replica has heard from the primary and
+ * still be of this lineage: covers the stream's ordering of a commit against
+ * the heartbeat that follows it.
+ */
+export const LINEAGE_MARGIN_MS = 1_000;
+
 export interface RequestFacts {
   /** A write by method (not GET/HEAD) or by route policy (a GET that writes). */
   write: boolean;
-  /** The highest valid read-your-writes token the request carries. */
-  token: Position | null;
+  /** The valid read-your-writes token with the highest position the request carries. */
+  token: Token | null;
   /** `?region=R`, already validated. */
   region: string | null;
   /** The instance that replayed this request here (from `fly-replay-src`). */
@@ -34,6 +48,12 @@ export interface NodeFacts {
   /** The primary's id as named in `.primary`; null on the primary. */
   primary: string | null;
   position: Position | null;
+  /**
+   * On a replica: the primary's time (unix ms) up to which this replica has
+   * received everything (LiteFS's `.lag` read backwards); null when unknown,
+   * e.g. before the first sync or when not asked for.
+   */
+  replicatedUntil: number | null;
 }
 
 export type ReplayTarget = { instance: string; state?: 'ryw' } | { region: string };
@@ -71,17 +91,24 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
   if (node.role === 'primary') {
     // A primary is never behind its own writes: a token ahead of it was issued
     // by an older lineage (restore, failover) and would never be met.
-    return reached(node.position, request.token) ? { kind: 'serve', timing: 'fresh' } : { kind: 'serve', timing: 'dropped' };
+    return reached(node.position, request.token.position) ? { kind: 'serve', timing: 'fresh' } : { kind: 'serve', timing: 'dropped' };
   }
 
-  if (reached(node.position, request.token)) return { kind: 'serve', timing: 'fresh' };
+  if (reached(node.position, request.token.position)) return { kind: 'serve', timing: 'fresh' };
+
+  // This replica has everything the primary committed before replicatedUntil;
+  // a token issued well before that and still ahead of it is of an older
+  // lineage (the primary's database was replaced): waiting would never end.
+  if (node.replicatedUntil !== null && request.token.issuedAt < node.replicatedUntil - LINEAGE_MARGIN_MS) {
+    return { kind: 'serve', timing: 'dropped' };
+  }
 
   let onTimeout: TimeoutDecision;
   if (pinned || fallback === 'stale') onTimeout = { kind: 'stale' };
   else if (fallback === 'error') onTimeout = { kind: 'reject', why: 'This region has not caught up with your latest change yet.' };
   else if (canReplayTo(node.primary)) onTimeout = { kind: 'replay', target: { instance: node.primary, state: 'ryw' } };
   else onTimeout = { kind: 'stale' };
-  return { kind: 'wait', until: request.token, onTimeout };
+  return { kind: 'wait', until: request.token.position, onTimeout };
 }
 
 /** The `fly-replay` header value for a target, as Fly.io's proxy reads it. */

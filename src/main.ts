@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createApp } from './http/server.js';
@@ -48,7 +49,8 @@ async function main(config: Config): Promise<void> {
   });
 
   const server: Server = app.listen(config.port, () => {
-    log.info({ port: config.port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${config.port}`);
+    const { port } = server.address() as AddressInfo;
+    log.info({ port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${port}`);
   });
   server.on('error', (error) => {
     log.fatal({ err: error }, 'could not listen');

@@ -30,7 +30,7 @@ export function createMetrics(node: LiteFSNode): Metrics {
   });
   const dropped = new Counter({
     name: 'ryw_tokens_dropped_total',
-    help: 'Tokens dropped, by reason: forged, malformed, expired, oversized, or ahead of the primary.',
+    help: 'Tokens dropped, by reason: forged, malformed, expired, oversized, or lineage (from an older lineage of the database).',
     labelNames: ['reason'],
     registers: [registry],
   });
@@ -59,7 +59,7 @@ export function createMetrics(node: LiteFSNode): Metrics {
       decisions.inc({ decision: timing });
       if (timing === 'waited' || waitedMs > 0) waits.observe(waitedMs / 1000);
     },
-    dropped(reason: TokenRejection | 'ahead') {
+    dropped(reason: TokenRejection | 'lineage') {
       dropped.inc({ reason });
     },
   };

@@ -1,9 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
-import { decide, flyReplayHeader, parseReplaySource, type Fallback, type ReplayTarget, type Timing } from '../consistency.js';
+import { reached } from '../position.js';
+import { decide, flyReplayHeader, parseReplaySource, type Fallback, type ReplayTarget, type Timing, type Token } from '../consistency.js';
 import { AppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
-import type { Position } from '../position.js';
 import { checkPayload, signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
 
 export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
@@ -19,7 +19,8 @@ export interface ConsistencyLocals {
 
 export interface ReadYourWritesObserver {
   decided(timing: Timing, waitedMs: number): void;
-  dropped(reason: TokenRejection | 'ahead'): void;
+  /** `lineage`: valid, but issued by an older lineage of the database, so never to be met. */
+  dropped(reason: TokenRejection | 'lineage'): void;
 }
 
 export interface ReadYourWritesOptions {
@@ -37,7 +38,7 @@ export interface ReadYourWritesOptions {
 }
 
 interface CarriedTokens {
-  position: Position | null;
+  token: Token | null;
   rejected: TokenRejection | null;
   cookieRejected: boolean;
 }
@@ -65,7 +66,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
       if (issue && res.statusCode < 500) {
         const position = node.committedPosition();
         if (position !== null) {
-          const payload = tokenPayload(position, now() / 1000 + ttlSeconds);
+          const payload = tokenPayload(position, now());
           res.cookie(TOKEN_COOKIE, payload, { ...cookieOptions(req), maxAge: ttlSeconds * 1000, signed: true });
           res.setHeader(TOKEN_HEADER, signToken(payload, secrets));
           locals.timing = 'issued';
@@ -84,14 +85,18 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
 
     const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
     const facts = node.facts();
-    const carried = facts.role === 'standalone' ? noTokens : readTokens(req, secrets, now() / 1000);
+    const carried = facts.role === 'standalone' ? noTokens : readTokens(req, secrets, now(), ttlSeconds);
+    // Only a replica that is behind a token needs to know how far it has heard from the primary.
+    if (facts.role === 'replica' && carried.token && !reached(facts.position, carried.token.position)) {
+      facts.replicatedUntil = node.replicatedUntil(now());
+    }
     if (carried.rejected) observer?.dropped(carried.rejected);
     if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
 
     const decision = decide(
       {
         write,
-        token: carried.position,
+        token: carried.token,
         region: region ?? null,
         replayedFrom: parseReplaySource(req.get('fly-replay-src'))?.instance ?? null,
       },
@@ -118,7 +123,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
       case 'serve':
         locals.timing = carried.rejected && act.timing === 'none' ? 'dropped' : act.timing;
         if (act.timing === 'dropped') {
-          observer?.dropped('ahead');
+          observer?.dropped('lineage');
           res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
         }
         issue = write && facts.role === 'primary';
@@ -139,31 +144,31 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
   };
 }
 
-const noTokens: CarriedTokens = { position: null, rejected: null, cookieRejected: false };
+const noTokens: CarriedTokens = { token: null, rejected: null, cookieRejected: false };
 
 /** The tokens a request carries, cookie and header; the higher valid one wins. */
-function readTokens(req: Request, secrets: readonly string[], nowSeconds: number): CarriedTokens {
+function readTokens(req: Request, secrets: readonly string[], now: number, ttlSeconds: number): CarriedTokens {
   const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
   const signedValue: unknown = req.signedCookies?.[TOKEN_COOKIE];
   const unsignedValue: unknown = req.cookies?.[TOKEN_COOKIE];
-  if (typeof signedValue === 'string') checks.push({ check: checkPayload(signedValue, nowSeconds), fromCookie: true });
+  if (typeof signedValue === 'string') checks.push({ check: checkPayload(signedValue, now, ttlSeconds), fromCookie: true });
   else if (signedValue === false) checks.push({ check: { ok: false, reason: 'forged' }, fromCookie: true });
-  else if (typeof unsignedValue === 'string') checks.push({ check: verifyToken(unsignedValue, secrets, nowSeconds), fromCookie: true });
+  else if (typeof unsignedValue === 'string') checks.push({ check: verifyToken(unsignedValue, secrets, now, ttlSeconds), fromCookie: true });
   const header = req.get(TOKEN_HEADER);
-  if (header !== undefined) checks.push({ check: verifyToken(header, secrets, nowSeconds), fromCookie: false });
+  if (header !== undefined) checks.push({ check: verifyToken(header, secrets, now, ttlSeconds), fromCookie: false });
 
-  let position: Position | null = null;
+  let token: Token | null = null;
   let rejected: TokenRejection | null = null;
   let cookieRejected = false;
   for (const { check, fromCookie } of checks) {
     if (check.ok) {
-      if (position === null || check.position > position) position = check.position;
+      if (token === null || check.token.position > token.position) token = check.token;
     } else {
       rejected = check.reason;
       cookieRejected ||= fromCookie;
     }
   }
-  return { position, rejected, cookieRejected };
+  return { token, rejected, cookieRejected };
 }
 
 function isHttps(req: Request): boolean {

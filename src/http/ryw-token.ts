@@ -1,5 +1,6 @@
 import { signedCookie } from 'cookie-parser';
 import { sign } from 'cookie-signature';
+import type { Token } from '../consistency.js';
 import { formatTxid, parseTxid, type Position } from '../position.js';
 
 /** The cookie browsers carry. */
@@ -10,17 +11,18 @@ export const TOKEN_HEADER = 'RYW-Token';
 export const MAX_TOKEN_LENGTH = 160;
 
 export type TokenRejection = 'malformed' | 'forged' | 'expired' | 'oversized';
-export type TokenCheck = { ok: true; position: Position } | { ok: false; reason: TokenRejection };
+export type TokenCheck = { ok: true; token: Token } | { ok: false; reason: TokenRejection };
 
 /**
- * A read-your-writes token is `<16-hex TXID>.<expiry, unix seconds>`, signed
- * the way cookie-parser signs cookies (`s:<value>.<HMAC-SHA256>`), so the same
- * string is a valid signed cookie and a valid header.
+ * A read-your-writes token is `<16-hex TXID>.<issued at, unix ms>`, signed the
+ * way cookie-parser signs cookies (`s:<value>.<HMAC-SHA256>`), so the same
+ * string is a valid signed cookie and a valid header. The issue time (the
+ * primary's clock) expires it and tells a replica when it must already have it.
  */
-const PAYLOAD = /^([0-9a-f]{16})\.(\d{1,12})$/;
+const PAYLOAD = /^([0-9a-f]{16})\.(\d{1,15})$/;
 
-export function tokenPayload(position: Position, expiresAt: number): string {
-  return `${formatTxid(position)}.${Math.floor(expiresAt)}`;
+export function tokenPayload(position: Position, issuedAt: number): string {
+  return `${formatTxid(position)}.${Math.floor(issuedAt)}`;
 }
 
 /** The signed form, as it appears in the cookie (decoded) and in the header. */
@@ -29,19 +31,20 @@ export function signToken(payload: string, secrets: readonly string[]): string {
 }
 
 /** Checks a payload whose signature was already verified (cookie-parser's signed cookies). */
-export function checkPayload(payload: string, nowSeconds: number): TokenCheck {
+export function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCheck {
   if (payload.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
   const match = PAYLOAD.exec(payload);
   if (!match) return { ok: false, reason: 'malformed' };
-  if (Number(match[2]) <= nowSeconds) return { ok: false, reason: 'expired' };
-  return { ok: true, position: parseTxid(match[1]!)! };
+  const issuedAt = Number(match[2]);
+  if (issuedAt + ttlSeconds * 1000 <= now) return { ok: false, reason: 'expired' };
+  return { ok: true, token: { position: parseTxid(match[1]!)!, issuedAt } };
 }
 
 /** Verifies a signed token (`s:…`) with any of the secrets, then checks it. */
-export function verifyToken(signed: string, secrets: readonly string[], nowSeconds: number): TokenCheck {
+export function verifyToken(signed: string, secrets: readonly string[], now: number, ttlSeconds: number): TokenCheck {
   if (signed.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
   if (!signed.startsWith('s:')) return { ok: false, reason: 'malformed' };
   const payload = signedCookie(signed, [...secrets]);
   if (payload === false) return { ok: false, reason: 'forged' };
-  return checkPayload(payload, nowSeconds);
+  return checkPayload(payload, now, ttlSeconds);
 }

@@ -9,10 +9,11 @@ const MAX_PRIMARY_LENGTH = 255;
 export interface LiteFSFiles {
   positionPath: string;
   primaryPath: string;
+  lagPath: string;
 }
 
 export function liteFSFiles(databaseDir: string, databaseName: string): LiteFSFiles {
-  return { positionPath: join(databaseDir, `${databaseName}-pos`), primaryPath: join(databaseDir, '.primary') };
+  return { positionPath: join(databaseDir, `${databaseName}-pos`), primaryPath: join(databaseDir, '.primary'), lagPath: join(databaseDir, '.lag') };
 }
 
 function readSmallFile(path: string): string | null {
@@ -45,4 +46,19 @@ export function readPrimary(files: LiteFSFiles): { exists: false } | { exists: t
   if (content === null) return { exists: false };
   const name = content.trim();
   return { exists: true, primary: /^[A-Za-z0-9._:-]+$/.test(name) && name.length <= MAX_PRIMARY_LENGTH ? name : null };
+}
+
+/** LiteFS writes this many ms into `.lag` before a replica's first sync. */
+const LAG_NOT_SYNCED = 2 ** 31 - 1;
+
+/**
+ * `.lag`: how long ago (ms) this replica last heard from the primary, as
+ * `%+010d\n`; 0 on the primary. Null when missing, malformed or not yet synced.
+ */
+export function readLag(files: LiteFSFiles): number | null {
+  const content = readSmallFile(files.lagPath);
+  const match = content === null ? null : /^\s*([+-]?\d{1,10})\s*$/.exec(content);
+  if (!match) return null;
+  const lag = Number(match[1]);
+  return lag < 0 || lag >= LAG_NOT_SYNCED ? null : lag;
 }

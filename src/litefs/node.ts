@@ -1,6 +1,6 @@
 import type { NodeFacts, Role } from '../consistency.js';
 import type { Position } from '../position.js';
-import { hasPositionFile, readPosition, readPrimary, type LiteFSFiles } from './files.js';
+import { hasPositionFile, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
 import type { PositionWatcher } from './position-watcher.js';
 
 export interface NodeIdentity {
@@ -13,7 +13,13 @@ export interface NodeIdentity {
  * id, and its position (from the shared watcher). Roles are read from the file
  * on every call, because a primary can change at any moment.
  */
+/** How long one read of `.lag` serves every request that asks. */
+export const LAG_CACHE_MS = 100;
+
 export class LiteFSNode {
+  private lagReadAt = -Infinity;
+  private replicatedUntilCache: number | null = null;
+
   constructor(
     readonly identity: NodeIdentity,
     private readonly files: LiteFSFiles,
@@ -28,11 +34,17 @@ export class LiteFSNode {
 
   facts(): NodeFacts {
     const { role, primary } = this.role();
-    return { ...this.identity, role, primary, position: role === 'standalone' ? null : this.watcher.current() };
+    return { ...this.identity, role, primary, position: role === 'standalone' ? null : this.watcher.current(), replicatedUntil: null };
   }
 
+  /**
+   * The role from LiteFS's event stream when it is connected (it knows a
+   * cut-off replica from a primary), else from `.primary`.
+   */
   role(): { role: Role; primary: string | null } {
     if (!this.onLiteFS) return { role: 'standalone', primary: null };
+    const streamed = this.watcher.role();
+    if (streamed) return streamed.isPrimary ? { role: 'primary', primary: null } : { role: 'replica', primary: streamed.primary };
     const file = readPrimary(this.files);
     return file.exists ? { role: 'replica', primary: file.primary } : { role: 'primary', primary: null };
   }
@@ -40,6 +52,21 @@ export class LiteFSNode {
   /** The position as the watcher knows it (the event stream, or one read of the pos file). */
   position(): Position | null {
     return this.watcher.current();
+  }
+
+  /**
+   * The primary's time (unix ms) up to which this replica has received every
+   * transaction: now minus `.lag`. Read at most once per LAG_CACHE_MS, and only
+   * for requests whose token is not met yet.
+   */
+  replicatedUntil(now = Date.now()): number | null {
+    if (now - this.lagReadAt >= LAG_CACHE_MS) {
+      const lag = readLag(this.files);
+      this.replicatedUntilCache = lag === null ? null : now - lag;
+      this.lagReadAt = now;
+    }
+    // Between reads the replica only gets further, so the cached value is a safe lower bound.
+    return this.replicatedUntilCache;
   }
 
   /**

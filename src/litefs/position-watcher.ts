@@ -9,6 +9,13 @@ export const DEFAULT_POLL_MS = 5;
 export const EVENTS_RECONNECT_MIN_MS = 100;
 export const EVENTS_RECONNECT_MAX_MS = 5_000;
 
+/** What LiteFS's event stream says of this node: primary or not, and who is. */
+export interface StreamedRole {
+  isPrimary: boolean;
+  /** The primary's lease hostname; the last one known while a replica is cut off. */
+  primary: string | null;
+}
+
 export interface PositionWatcherOptions {
   /** Reads the `<db>-pos` file: null when missing or malformed. */
   readPosition: () => Position | null;
@@ -28,6 +35,7 @@ export class PositionWatcher {
   private readonly pollMs: number;
   private poller: NodeJS.Timeout | null = null;
   private streamed: Position | null = null;
+  private streamedRole: StreamedRole | null = null;
   private connected = false;
   private stream: ClientRequest | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -44,6 +52,11 @@ export class PositionWatcher {
   /** Whether positions currently arrive from LiteFS's event stream. */
   get streaming(): boolean {
     return this.connected;
+  }
+
+  /** The role the event stream reported last; null while not streaming. */
+  role(): StreamedRole | null {
+    return this.connected ? this.streamedRole : null;
   }
 
   get waiting(): number {
@@ -131,11 +144,17 @@ export class PositionWatcher {
   }
 
   private onEvent(line: string): void {
-    let event: { type?: unknown; db?: unknown; data?: { txID?: unknown } };
+    let event: { type?: unknown; db?: unknown; data?: { txID?: unknown; isPrimary?: unknown; hostname?: unknown } };
     try {
       event = JSON.parse(line);
     } catch {
       return;
+    }
+    if (event.type === 'init' || event.type === 'primaryChange') {
+      const isPrimary = event.data?.isPrimary === true;
+      const hostname = typeof event.data?.hostname === 'string' && event.data.hostname !== '' ? event.data.hostname : null;
+      // LiteFS reports no hostname while a replica is disconnected; the primary is most likely unchanged.
+      this.streamedRole = { isPrimary, primary: isPrimary ? null : (hostname ?? this.streamedRole?.primary ?? null) };
     }
     if (event.type === 'init') {
       // The stream tells of changes, not of where we are: seed from the file,

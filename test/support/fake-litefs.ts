@@ -45,6 +45,11 @@ export class FakeLiteFS {
     writeFileSync(this.files.positionPath, content);
   }
 
+  /** `.lag`: how long ago this replica last heard from the primary, as LiteFS formats it. */
+  setLag(ms: number): void {
+    writeFileSync(this.files.lagPath, `${ms >= 0 ? '+' : '-'}${String(Math.abs(ms)).padStart(9, '0')}\n`);
+  }
+
   setPrimary(primary: string | null): void {
     if (primary === null) {
       try {
@@ -112,10 +117,9 @@ export class FakeLiteFS {
   }
 }
 
-/** A token as the primary would hand it out, for a position, valid for `ttlSeconds`. */
-export function tokenFor(position: bigint, options: { secrets?: string[]; ttlSeconds?: number; now?: number } = {}): string {
-  const now = options.now ?? Date.now();
-  return signToken(tokenPayload(position, now / 1000 + (options.ttlSeconds ?? 300)), options.secrets ?? SECRETS);
+/** A token as the primary would hand it out for a position, issued `issuedAt` (default: now). */
+export function tokenFor(position: bigint, options: { secrets?: string[]; issuedAt?: number } = {}): string {
+  return signToken(tokenPayload(position, options.issuedAt ?? Date.now()), options.secrets ?? SECRETS);
 }
 
 /** The `Cookie` header carrying a token, encoded as a browser sends what Express set. */

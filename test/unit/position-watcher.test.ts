@@ -102,11 +102,14 @@ describe('the LiteFS /events watcher', () => {
       const line = `${JSON.stringify({ type: 'tx', db, data: { txID: txid, postApplyChecksum: 'ab'.repeat(8), commit: 1 } })}\n`;
       for (const client of clients) client.write(line);
     };
+    const sendRaw = (event: object) => {
+      for (const client of clients) client.write(`${JSON.stringify(event)}\n`);
+    };
     const dropClients = () => {
       for (const client of clients) client.destroy();
     };
     close = () => new Promise<void>((resolve) => { dropClients(); server.close(() => resolve()); });
-    return { url, send, dropClients, connected: () => clients.size };
+    return { url, send, sendRaw, dropClients, connected: () => clients.size };
   }
 
   const until = async (condition: () => boolean, ms = 3_000) => {
@@ -138,6 +141,21 @@ describe('the LiteFS /events watcher', () => {
     // The file was never polled: the stream did the waking.
     filePosition = 99n;
     expect(watcher.fileReads).toBe(readsAtStart);
+  });
+
+  it("follows the role LiteFS reports, keeping the primary's name while a replica is cut off", async () => {
+    const events = await eventsServer();
+    watcher = new PositionWatcher({ readPosition: () => 1n, events: { api: events.url, database: 'app.db' } });
+    await until(() => watcher!.streaming);
+    expect(watcher.role()).toEqual({ isPrimary: false, primary: 'fra-1' });
+    events.sendRaw({ type: 'primaryChange', data: { isPrimary: false, hostname: '' } });
+    await sleep(50);
+    expect(watcher.role()).toEqual({ isPrimary: false, primary: 'fra-1' });
+    events.sendRaw({ type: 'primaryChange', data: { isPrimary: true } });
+    await until(() => watcher!.role()?.isPrimary === true);
+    events.dropClients();
+    await until(() => !watcher!.streaming);
+    expect(watcher.role()).toBeNull(); // not streaming: the files decide again
   });
 
   it('falls back to polling the pos file while the stream is down, and reconnects', async () => {

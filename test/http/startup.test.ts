@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(TSX, ['src/main.ts'], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+let running: ChildProcess | undefined;
+afterEach(() => {
+  running?.kill('SIGTERM');
+  running = undefined;
+});
+
+describe('starting the app', () => {
+  it('serves the blog standalone on a fresh SQLite file, migrated at start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    const port = await freePort();
+    const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/nested/app.db` });
+    running = app.child;
+    const deadline = Date.now() + 15_000;
+    let res: Response | undefined;
+    while (Date.now() < deadline) {
+      res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      if (res) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(res?.status).toBe(200);
+    expect(await res!.json()).toMatchObject({ role: 'standalone', region: 'local' });
+    const home = await fetch(`http://127.0.0.1:${port}/`);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain('No articles yet');
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toBe(0);
+  });
+
+  it('exits with one line naming RYW_SECRET when LiteFS files are there and it is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    writeFileSync(join(dir, 'app.db-pos'), '0000000000000001/0000000000000000\n');
+    const app = run({ PORT: String(await freePort()), DATABASE_URL: `file:${dir}/app.db` });
+    running = app.child;
+    expect(await app.exited).toBe(1);
+    const lines = app.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^litefs-ryw: RYW_SECRET: required on LiteFS/);
+  });
+
+  it('exits with one line naming an invalid variable', async () => {
+    const app = run({ RYW_FALLBACK: 'sometimes' });
+    running = app.child;
+    expect(await app.exited).toBe(1);
+    expect(app.output().trim()).toMatch(/^litefs-ryw: RYW_FALLBACK: [^\n]+$/);
+  });
+});

@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_FALLBACK, DEFAULT_PORT, DEFAULT_TTL_S, DEFAULT_WAIT_MS, loadConfig } from '../../src/config.js';
+
+const SECRET = 'a-long-enough-secret-0123456789';
+
+describe('configuration', () => {
+  it('has working defaults for a standalone run', () => {
+    const config = loadConfig({ HOSTNAME: 'box' });
+    expect(config).toMatchObject({
+      port: DEFAULT_PORT,
+      region: 'local',
+      instance: 'box',
+      databaseName: 'app.db',
+      waitMs: DEFAULT_WAIT_MS,
+      fallback: DEFAULT_FALLBACK,
+      ttlSeconds: DEFAULT_TTL_S,
+      litefsApi: null,
+      migrateToken: null,
+      ephemeralSecret: true,
+    });
+    expect(config.databasePath).toBe(join(process.cwd(), 'data', 'app.db'));
+    expect(config.secrets).toHaveLength(1);
+  });
+
+  it('prefers FLY_MACHINE_ID over HOSTNAME', () => {
+    expect(loadConfig({ FLY_MACHINE_ID: 'm1', HOSTNAME: 'box' }).instance).toBe('m1');
+  });
+
+  it('splits RYW_SECRET into secrets, first one signing', () => {
+    expect(loadConfig({ RYW_SECRET: `${SECRET}, old-${SECRET}` }).secrets).toEqual([SECRET, `old-${SECRET}`]);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['RYW_WAIT_MS', '-1'],
+    ['RYW_WAIT_MS', '1.5'],
+    ['RYW_FALLBACK', 'retry'],
+    ['RYW_TTL_S', '0'],
+    ['FLY_REGION', 'Frankfurt'],
+    ['LITEFS_API', 'not a url'],
+    ['RYW_SECRET', 'short'],
+    ['MIGRATE_TOKEN', 'short'],
+    ['DATABASE_URL', 'file::memory:'],
+  ])('rejects %s=%s with one line naming the variable', (name, value) => {
+    const attempt = () => loadConfig({ [name]: value });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as Error).message.startsWith(`${name}:`)).toBe(true);
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('requires RYW_SECRET when a -pos file shows LiteFS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    writeFileSync(join(dir, 'app.db-pos'), '0000000000000001/0000000000000000\n');
+    expect(() => loadConfig({ DATABASE_URL: `file:${dir}/app.db` })).toThrow(/^RYW_SECRET: required on LiteFS/);
+    expect(loadConfig({ DATABASE_URL: `file:${dir}/app.db`, RYW_SECRET: SECRET }).ephemeralSecret).toBe(false);
+  });
+
+  it('requires RYW_SECRET when LITEFS_API is set', () => {
+    expect(() => loadConfig({ LITEFS_API: 'http://127.0.0.1:20202' })).toThrow(/^RYW_SECRET/);
+  });
+});
