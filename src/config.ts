@@ -34,6 +34,8 @@ export interface Config {
   fallback: Fallback;
   ttlSeconds: number;
   migrateToken: string | null;
+  /** False only to measure or demonstrate the app without read-your-writes (benchmarks, the checker's control run). */
+  rywEnabled: boolean;
 }
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
@@ -59,6 +61,7 @@ const schema = z.object({
   RYW_FALLBACK: z.preprocess(emptyAsUndefined, z.enum(FALLBACKS).optional()),
   RYW_TTL_S: integer(1, 7 * 24 * 3600),
   MIGRATE_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  RYW_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
 });
 
 export class ConfigError extends Error {
@@ -116,5 +119,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fallback: vars.RYW_FALLBACK ?? DEFAULT_FALLBACK,
     ttlSeconds: vars.RYW_TTL_S ?? DEFAULT_TTL_S,
     migrateToken: vars.MIGRATE_TOKEN ?? null,
+    rywEnabled: vars.RYW_ENABLED !== 'false',
   };
 }

@@ -27,6 +27,7 @@ async function main(config: Config): Promise<void> {
   });
   const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, onLiteFS);
   const { role } = node.role();
+  if (!config.rywEnabled) log.warn('RYW_ENABLED=false: read-your-writes is off; readers may not see their own writes');
   if (config.ephemeralSecret) log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');
 
   // A replica never creates or migrates the database: LiteFS brings both from the primary.
@@ -45,6 +46,7 @@ async function main(config: Config): Promise<void> {
     waitMs: config.waitMs,
     fallback: config.fallback,
     ttlSeconds: config.ttlSeconds,
+    rywEnabled: config.rywEnabled,
     migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,
   });
 

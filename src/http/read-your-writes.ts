@@ -29,6 +29,12 @@ export interface ReadYourWritesOptions {
   waitMs: number;
   fallback: Fallback;
   ttlSeconds: number;
+  /**
+   * False turns read-your-writes off (no tokens issued or honoured) while
+   * writes are still replayed to the primary: the baseline for benchmarks and
+   * the checker's proof that it can fail.
+   */
+  enabled?: boolean;
   /** GETs that write, e.g. `/unsubscribe`: they go to the primary like any POST. */
   writePaths?: readonly string[];
   /** Requests that never wait and never carry or set tokens (health, metrics, static files). */
@@ -57,6 +63,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
   const { node, secrets, waitMs, fallback, ttlSeconds, observer } = options;
   const writePaths = new Set(options.writePaths ?? []);
   const now = options.now ?? Date.now;
+  const enabled = options.enabled ?? true;
 
   return async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
     const locals: ConsistencyLocals = { timing: 'none', waitedMs: 0, stale: false };
@@ -85,7 +92,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
 
     const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
     const facts = node.facts();
-    const carried = facts.role === 'standalone' ? noTokens : readTokens(req, secrets, now(), ttlSeconds);
+    const carried = facts.role === 'standalone' || !enabled ? noTokens : readTokens(req, secrets, now(), ttlSeconds);
     // Only a replica that is behind a token needs to know how far it has heard from the primary.
     if (facts.role === 'replica' && carried.token && !reached(facts.position, carried.token.position)) {
       facts.replicatedUntil = node.replicatedUntil(now());
@@ -126,7 +133,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
           observer?.dropped('lineage');
           res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
         }
-        issue = write && facts.role === 'primary';
+        issue = enabled && write && facts.role === 'primary';
         return next();
       case 'stale':
         locals.timing = 'stale';

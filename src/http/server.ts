@@ -27,6 +27,8 @@ export interface AppOptions {
   waitMs: number;
   fallback: Fallback;
   ttlSeconds: number;
+  /** Read-your-writes on (default) or off; see readYourWrites(). */
+  rywEnabled?: boolean;
   /** Enables `POST /migrate/up` with this bearer token. */
   migrate?: { token: string; run: () => { from: number; to: number } };
   writePaths?: readonly string[];
@@ -60,6 +62,7 @@ export function createApp(options: AppOptions): Express {
       waitMs: options.waitMs,
       fallback: options.fallback,
       ttlSeconds: options.ttlSeconds,
+      enabled: options.rywEnabled,
       writePaths: options.writePaths,
       exempt: isExempt,
       observer: metrics,

@@ -235,6 +235,18 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
   });
 });
 
+describe('with RYW_ENABLED=false', () => {
+  it('ignores tokens and issues none, but still replays writes', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 10n });
+    const { app } = fs.app({ waitMs: 3_000, fallback: 'error', rywEnabled: false });
+    const started = performance.now();
+    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(200);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
+    expect((await request(app).post('/new').expect(409)).headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
+  });
+});
+
 describe('health, metrics and static files', () => {
   it('never wait, even with an unmet token', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });

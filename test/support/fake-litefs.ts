@@ -75,6 +75,7 @@ export class FakeLiteFS {
     readonly?: boolean;
     wrapStore?: (store: ArticleStore) => ArticleStore;
     pollMs?: number;
+    rywEnabled?: boolean;
   } = {}): { app: Express; watcher: PositionWatcher; node: LiteFSNode } {
     const watcher = new PositionWatcher({ readPosition: () => readPosition(this.files), pollMs: options.pollMs });
     const node = new LiteFSNode(
@@ -94,6 +95,7 @@ export class FakeLiteFS {
       fallback: options.fallback ?? 'replay',
       ttlSeconds: options.ttlSeconds ?? 300,
       writePaths: options.writePaths,
+      rywEnabled: options.rywEnabled,
       migrate: options.migrateToken ? { token: options.migrateToken, run: () => migrate(database.handle()) } : undefined,
     });
     this.closers.push(() => watcher.close(), () => database.close());

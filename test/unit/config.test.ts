@@ -44,6 +44,7 @@ describe('configuration', () => {
     ['LITEFS_API', 'not a url'],
     ['RYW_SECRET', 'short'],
     ['MIGRATE_TOKEN', 'short'],
+    ['RYW_ENABLED', 'maybe'],
     ['DATABASE_URL', 'file::memory:'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
