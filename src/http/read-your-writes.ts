@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
-import { reached } from '../position.js';
 import { decide, flyReplayHeader, parseReplaySource, type Fallback, type ReplayTarget, type Timing, type Token } from '../consistency.js';
 import { AppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
@@ -91,12 +90,10 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
     }
 
     const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
-    const facts = node.facts();
-    const carried = facts.role === 'standalone' || !enabled ? noTokens : readTokens(req, secrets, now(), ttlSeconds);
-    // Only a replica that is behind a token needs to know how far it has heard from the primary.
-    if (facts.role === 'replica' && carried.token && !reached(facts.position, carried.token.position)) {
-      facts.replicatedUntil = node.replicatedUntil(now());
-    }
+    const carried = node.onLiteFS && enabled ? readTokens(req, secrets, now(), ttlSeconds) : noTokens;
+    // Without a token the position does not matter: no file is read for it.
+    const facts = node.facts({ position: carried.token !== null, tokenPosition: carried.token?.position });
+    res.locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
     if (carried.rejected) observer?.dropped(carried.rejected);
     if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
 

@@ -21,7 +21,9 @@ export function createRenderer(viewsDir: string, servedFrom: () => ServedFrom): 
   const eta = new Eta({ views: viewsDir, cache: true });
   return (res, view, data = {}, status = 200) => {
     const consistency = res.locals.consistency as ConsistencyLocals | undefined;
-    const html = eta.render(view, { ...data, served: servedFrom(), consistency: consistency ?? null });
+    // The middleware already read the role for this request; exempt paths read it here.
+    const served = (res.locals.served as ServedFrom | undefined) ?? servedFrom();
+    const html = eta.render(view, { ...data, served, consistency: consistency ?? null });
     res.status(status).type('html').send(html);
   };
 }

@@ -1,5 +1,5 @@
 import type { NodeFacts, Role } from '../consistency.js';
-import type { Position } from '../position.js';
+import { reached, type Position } from '../position.js';
 import { hasPositionFile, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
 import type { PositionWatcher } from './position-watcher.js';
 
@@ -32,9 +32,16 @@ export class LiteFSNode {
     return apiConfigured || hasPositionFile(files) || readPrimary(files).exists;
   }
 
-  facts(): NodeFacts {
+  /**
+   * What `decide()` needs to know of this node. The position (a file read when
+   * not streaming) and the replication horizon (`.lag`) are only read when a
+   * token has to be judged against them.
+   */
+  facts(needs: { position: boolean; tokenPosition?: Position } = { position: true }): NodeFacts {
     const { role, primary } = this.role();
-    return { ...this.identity, role, primary, position: role === 'standalone' ? null : this.watcher.current(), replicatedUntil: null };
+    const position = role !== 'standalone' && needs.position ? this.position() : null;
+    const behind = role === 'replica' && needs.tokenPosition !== undefined && !reached(position, needs.tokenPosition);
+    return { ...this.identity, role, primary, position, replicatedUntil: behind ? this.replicatedUntil() : null };
   }
 
   /**
