@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,16 @@ function run(env: Record<string, string>): { child: ChildProcess; output: () => 
   return { child, output: () => output, exited };
 }
 
+async function waitForHealth(port: number): Promise<unknown> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+    if (res?.ok) return res.json();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the app did not answer /healthz on port ${port} within 15 s`);
+}
+
 let running: ChildProcess | undefined;
 afterEach(() => {
   running?.kill('SIGTERM');
@@ -36,20 +46,26 @@ describe('starting the app', () => {
     const port = await freePort();
     const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/nested/app.db` });
     running = app.child;
-    const deadline = Date.now() + 15_000;
-    let res: Response | undefined;
-    while (Date.now() < deadline) {
-      res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-      if (res) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(res?.status).toBe(200);
-    expect(await res!.json()).toMatchObject({ role: 'standalone', region: 'local' });
+    expect(await waitForHealth(port)).toMatchObject({ role: 'standalone', region: 'local' });
     const home = await fetch(`http://127.0.0.1:${port}/`);
     expect(home.status).toBe(200);
     expect(await home.text()).toContain('No articles yet');
     app.child.kill('SIGTERM');
     expect(await app.exited).toBe(0);
+  });
+
+  it('on a replica, never creates or migrates the database, and says it is not ready yet', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    writeFileSync(join(dir, '.primary'), 'fra-1\n');
+    const port = await freePort();
+    const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/app.db`, RYW_SECRET: 'a-long-enough-secret-0123456789' });
+    running = app.child;
+    const health = await waitForHealth(port);
+    expect(health).toMatchObject({ role: 'replica', primary: 'fra-1', position: null });
+    const home = await fetch(`http://127.0.0.1:${port}/`);
+    expect(home.status).toBe(503);
+    expect(await home.text()).toMatch(/not available yet/);
+    expect(existsSync(join(dir, 'app.db'))).toBe(false);
   });
 
   it('exits with one line naming RYW_SECRET when LiteFS files are there and it is missing', async () => {
