@@ -39,6 +39,8 @@ export interface RequestFacts {
   region: string | null;
   /** The instance that replayed this request here (from `fly-replay-src`). */
   replayedFrom: string | null;
+  /** True when a replica replayed this read here because it could not meet its token (`state=ryw`). */
+  replayedForToken: boolean;
 }
 
 export interface NodeFacts {
@@ -65,7 +67,7 @@ export type TimeoutDecision =
   | { kind: 'reject'; why: string };
 
 export type Decision =
-  | { kind: 'serve'; timing: 'none' | 'fresh' | 'dropped' }
+  | { kind: 'serve'; timing: 'none' | 'fresh' | 'replayed' | 'dropped' }
   | { kind: 'wait'; until: Position; onTimeout: TimeoutDecision }
   | TimeoutDecision;
 
@@ -88,13 +90,17 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
 
   if (node.role === 'standalone' || request.token === null) return { kind: 'serve', timing: 'none' };
 
+  // The reader's answer comes from here, but only because a replica could not
+  // meet the token in time: say so, since the replica's 409 never reaches them.
+  const met: Decision = { kind: 'serve', timing: request.replayedForToken ? 'replayed' : 'fresh' };
+
   if (node.role === 'primary') {
     // A primary is never behind its own writes: a token ahead of it was issued
     // by an older lineage (restore, failover) and would never be met.
-    return reached(node.position, request.token.position) ? { kind: 'serve', timing: 'fresh' } : { kind: 'serve', timing: 'dropped' };
+    return reached(node.position, request.token.position) ? met : { kind: 'serve', timing: 'dropped' };
   }
 
-  if (reached(node.position, request.token.position)) return { kind: 'serve', timing: 'fresh' };
+  if (reached(node.position, request.token.position)) return met;
 
   // This replica has everything the primary committed before replicatedUntil;
   // a token issued well before that and still ahead of it is of an older

@@ -97,12 +97,14 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
     if (carried.rejected) observer?.dropped(carried.rejected);
     if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
 
+    const source = parseReplaySource(req.get('fly-replay-src'));
     const decision = decide(
       {
         write,
         token: carried.token,
         region: region ?? null,
-        replayedFrom: parseReplaySource(req.get('fly-replay-src'))?.instance ?? null,
+        replayedFrom: source?.instance ?? null,
+        replayedForToken: source?.state === 'ryw',
       },
       facts,
       fallback,

@@ -110,6 +110,17 @@ describe('a replica reading with a token', () => {
     expect(res.text).toMatch(/This page waited \d+ ms for your latest change to reach region ewr/);
   });
 
+  it('on the primary, reports a read replayed there for its token as replayed', async () => {
+    fs = new FakeLiteFS({ role: 'primary', position: 11n });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+    const res = await request(app)
+      .get('/')
+      .set('fly-replay-src', 'instance=ewr-1;region=ewr;t=1700000000000000;state=ryw')
+      .set('Cookie', tokenCookie(tokenFor(11n)))
+      .expect(200);
+    expect(serverTiming(res.headers['server-timing']).desc).toBe('replayed');
+  });
+
   it('takes the token from the RYW-Token header too', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 100, fallback: 'error' });

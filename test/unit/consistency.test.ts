@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, flyReplayHeader, LINEAGE_MARGIN_MS, parseReplaySource, type Decision, type Fallback, type NodeFacts, type RequestFacts } from '../../src/consistency.js';
 
-const read: RequestFacts = { write: false, token: null, region: null, replayedFrom: null };
+const read: RequestFacts = { write: false, token: null, region: null, replayedFrom: null, replayedForToken: false };
 const write: RequestFacts = { ...read, write: true };
 const primary: NodeFacts = { role: 'primary', region: 'fra', instance: 'fra-1', primary: null, position: 10n, replicatedUntil: null };
 const replica: NodeFacts = { role: 'replica', region: 'syd', instance: 'syd-1', primary: 'fra-1', position: 10n, replicatedUntil: null };
@@ -23,6 +23,7 @@ describe('the read-your-writes decision table', () => {
     ['a read without a token is served at once', read, replica, 'replay', { kind: 'serve', timing: 'none' }],
     ['a replica serves a token it has reached', { ...read, token: t(10n) }, replica, 'replay', { kind: 'serve', timing: 'fresh' }],
     ['a primary serves a token it has reached', { ...read, token: t(9n) }, primary, 'replay', { kind: 'serve', timing: 'fresh' }],
+    ['a primary serving a read replayed for its token says it was replayed', { ...read, token: t(9n), replayedFrom: 'syd-1', replayedForToken: true }, primary, 'replay', { kind: 'serve', timing: 'replayed' }],
     ['a primary drops a token ahead of itself (older lineage)', { ...read, token: t(11n) }, primary, 'replay', { kind: 'serve', timing: 'dropped' }],
     ['a primary that cannot read its position drops tokens', { ...read, token: t(1n) }, { ...primary, position: null }, 'replay', { kind: 'serve', timing: 'dropped' }],
     ['a replica behind waits, then replays to the primary', { ...read, token: t(11n) }, replica, 'replay', { kind: 'wait', until: 11n, onTimeout: toPrimaryRyw }],
