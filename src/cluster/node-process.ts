@@ -1,0 +1,234 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnLogged, type Spawned } from './child-process.js';
+import {
+  DATABASE_NAME,
+  parsePosFile,
+  type ClusterNode,
+  type EnvOverrides,
+  type ReplicationPosition,
+} from './cluster.js';
+import { renderLiteFsConfig } from './litefs-config.js';
+import { unmount } from './mounts.js';
+
+/** How long a node gets from `litefs mount` to an app answering `/healthz`. */
+export const DEFAULT_NODE_START_TIMEOUT_MS = 60_000;
+/** How often positions are polled from the `-pos` file while waiting. */
+export const POSITION_POLL_MS = 5;
+
+export interface NodeSpec {
+  readonly region: string;
+  readonly instance: string;
+  readonly isPrimary: boolean;
+  /** This node's directory: config, log, `mnt/`, `data/`. */
+  readonly dir: string;
+  readonly appPort: number;
+  readonly apiPort: number;
+  /** LiteFS's own proxy in front of the app on this port (benchmarks only); none when absent. */
+  readonly proxy?: { readonly port: number; readonly passthrough?: readonly string[] };
+  readonly primaryHostname: string;
+  /** The primary's LiteFS API as this node reaches it (via Toxiproxy on a replica). */
+  readonly primaryAdvertiseUrl: string;
+  /** The app's command line; LiteFS execs it once the node is ready. */
+  readonly appCommand: readonly string[];
+  readonly cwd: string;
+  /** The environment every node shares (RYW_SECRET, …). */
+  readonly baseEnv: Readonly<Record<string, string>>;
+  /** Called as soon as LiteFS has a pid: a crash from here on must be cleanable. */
+  readonly onSpawn?: () => Promise<void>;
+  /** Called when LiteFS (and so the app: LiteFS exits with it) exits without being asked to. */
+  readonly onUnexpectedExit?: (code: number | string) => void;
+}
+
+export interface NodeTools {
+  readonly litefs: string;
+  readonly fusermount: string;
+}
+
+/** One `litefs mount` process and the app it execs. */
+export class ProcessNode implements ClusterNode {
+  readonly region: string;
+  readonly instance: string;
+  readonly isPrimary: boolean;
+  readonly appUrl: string;
+  readonly litefsApiUrl: string;
+  /** LiteFS's built-in proxy in front of the app, when the spec asked for one (benchmarks). */
+  readonly proxyUrl: string | null;
+  readonly mountDir: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  private process: Spawned | null = null;
+  private overrides: EnvOverrides = {};
+
+  constructor(
+    private readonly spec: NodeSpec,
+    private readonly tools: NodeTools,
+  ) {
+    this.region = spec.region;
+    this.instance = spec.instance;
+    this.isPrimary = spec.isPrimary;
+    this.appUrl = `http://127.0.0.1:${spec.appPort}`;
+    this.litefsApiUrl = `http://127.0.0.1:${spec.apiPort}`;
+    this.proxyUrl = spec.proxy ? `http://127.0.0.1:${spec.proxy.port}` : null;
+    this.mountDir = join(spec.dir, 'mnt');
+    this.dataDir = join(spec.dir, 'data');
+    this.logFile = join(spec.dir, 'node.log');
+  }
+
+  get pid(): number | null {
+    return this.process?.pid ?? null;
+  }
+
+  /** The environment the app gets: the contract of src/config.ts. */
+  env(): Record<string, string> {
+    const env: Record<string, string> = {
+      ...this.spec.baseEnv,
+      PORT: String(this.spec.appPort),
+      DATABASE_URL: `file:${join(this.mountDir, DATABASE_NAME)}`,
+      FLY_REGION: this.region,
+      FLY_MACHINE_ID: this.instance,
+      LITEFS_API: this.litefsApiUrl,
+    };
+    for (const [name, value] of Object.entries(this.overrides)) {
+      if (value === undefined) delete env[name];
+      else env[name] = value;
+    }
+    return env;
+  }
+
+  /** Mounts, execs the app and resolves once the app answers `/healthz`. */
+  async start(overrides: EnvOverrides = {}, timeoutMs = DEFAULT_NODE_START_TIMEOUT_MS): Promise<void> {
+    if (this.process) throw new Error(`${this.instance} is already running`);
+    this.overrides = overrides;
+    await mkdir(this.mountDir, { recursive: true });
+    await mkdir(this.dataDir, { recursive: true });
+    const configFile = join(this.spec.dir, 'litefs.yml');
+    await writeFile(
+      configFile,
+      renderLiteFsConfig({
+        mountDir: this.mountDir,
+        dataDir: this.dataDir,
+        httpAddr: `127.0.0.1:${this.spec.apiPort}`,
+        isPrimary: this.isPrimary,
+        primaryHostname: this.spec.primaryHostname,
+        primaryAdvertiseUrl: this.spec.primaryAdvertiseUrl,
+        exec: this.spec.appCommand,
+        ...(this.spec.proxy
+          ? {
+              proxy: {
+                addr: `127.0.0.1:${this.spec.proxy.port}`,
+                target: `127.0.0.1:${this.spec.appPort}`,
+                db: DATABASE_NAME,
+                passthrough: this.spec.proxy.passthrough,
+              },
+            }
+          : {}),
+      }),
+    );
+    await appendLog(this.logFile, `--- ${new Date().toISOString()} starting ${this.instance}\n`);
+    // LiteFS hands its whole environment to the app it execs.
+    const env: NodeJS.ProcessEnv = { ...cleanParentEnv(), ...this.env() };
+    this.process = spawnLogged(this.tools.litefs, ['mount', '-config', configFile, '-no-expand-env'], {
+      cwd: this.spec.cwd,
+      env,
+      logFile: this.logFile,
+    });
+    const spawned = this.process;
+    void spawned.exited.then((code) => {
+      if (this.process === spawned) this.spec.onUnexpectedExit?.(code);
+    });
+    await this.spec.onSpawn?.();
+    await this.waitHealthy(spawned, timeoutMs);
+  }
+
+  /** Stops the app and LiteFS (which unmounts), and makes sure the mount is gone. */
+  async stop(): Promise<void> {
+    const running = this.process;
+    this.process = null;
+    if (running) await running.stop();
+    await unmount(this.tools.fusermount, this.mountDir);
+  }
+
+  /** Removes the database but keeps the cluster id, so replicas still accept this node. */
+  async wipeData(): Promise<void> {
+    if (this.process) throw new Error(`stop ${this.instance} before wiping its data`);
+    for (const entry of await readdir(this.dataDir).catch(() => [] as string[])) {
+      if (entry === 'clusterid') continue;
+      await rm(join(this.dataDir, entry), { recursive: true, force: true });
+    }
+  }
+
+  async position(): Promise<ReplicationPosition | null> {
+    const content = await readFile(join(this.mountDir, `${DATABASE_NAME}-pos`), 'utf8').catch(() => null);
+    return content === null ? null : parsePosFile(content);
+  }
+
+  async lagMs(): Promise<number | null> {
+    const content = await readFile(join(this.mountDir, '.lag'), 'utf8').catch(() => null);
+    const ms = content === null ? NaN : Number.parseInt(content, 10);
+    return Number.isFinite(ms) ? ms : null;
+  }
+
+  async waitForPosition(txid: bigint, timeoutMs: number): Promise<ReplicationPosition> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pos = await this.position();
+      if (pos && pos.txid >= txid) return pos;
+      if (Date.now() > deadline) {
+        throw new Error(`${this.instance} did not reach TXID ${txid} within ${timeoutMs} ms (at ${pos?.txid ?? 'none'})`);
+      }
+      await sleep(POSITION_POLL_MS);
+    }
+  }
+
+  private async waitHealthy(process: Spawned, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | string | null = null;
+    void process.exited.then((code) => {
+      exitCode = code;
+    });
+    for (;;) {
+      if (exitCode !== null) {
+        throw new Error(`${this.instance}: litefs exited (${exitCode}) before the app was healthy:\n${await tail(this.logFile)}`);
+      }
+      try {
+        const res = await fetch(`${this.appUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${this.instance}: app not healthy within ${timeoutMs} ms:\n${await tail(this.logFile)}`);
+      }
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * The parent's environment without what would change the app's behaviour
+ * behind the cluster's back (a test runner's variables, a developer's own
+ * DATABASE_URL and friends).
+ */
+function cleanParentEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (/^(VITEST|NODE_ENV$|PORT$|DATABASE_URL$|FLY_|LITEFS_|RYW_|MIGRATE_TOKEN$|TEST$)/.test(name)) continue;
+    env[name] = value;
+  }
+  return env;
+}
+
+async function appendLog(file: string, line: string): Promise<void> {
+  await writeFile(file, line, { flag: 'a' });
+}
+
+/** The end of a node's log, for error messages that say why it failed. */
+export async function tail(file: string, lines = 30): Promise<string> {
+  const content = await readFile(file, 'utf8').catch(() => '');
+  return content.split('\n').slice(-lines).join('\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
