@@ -11,6 +11,13 @@ export interface Article {
 export interface ArticleInput {
   title: string;
   content: string;
+  /**
+   * The id of the form the article was written in (its hidden `_draft`
+   * field): publishing one draft twice (a retry after a lost response, a
+   * double click) gives back the first article rather than a second. Null
+   * when the client sent none, e.g. an API client.
+   */
+  draftId?: string | null;
 }
 
 /** A part of a highlighted title or snippet: `match` parts hit the search. */
@@ -29,8 +36,10 @@ export interface SearchHit {
 export const MAX_TITLE_LENGTH = 200;
 export const MAX_CONTENT_LENGTH = 20_000;
 export const HOME_PAGE_SIZE = 50;
+/** A draft id as the form makes them (`newDraftId()` in src/http/articles.ts): URL-safe, hard to guess. */
+export const DRAFT_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
-export type ArticleErrors = Partial<Record<keyof ArticleInput, string>>;
+export type ArticleErrors = Partial<Record<'title' | 'content', string>>;
 
 /**
  * Trims the title (not the content: authors mean their whitespace) and checks
@@ -38,16 +47,19 @@ export type ArticleErrors = Partial<Record<keyof ArticleInput, string>>;
  * be shown again with everything the author typed.
  */
 export function validateArticle(
-  raw: { title?: unknown; content?: unknown },
+  raw: { title?: unknown; content?: unknown; draftId?: unknown },
 ): { ok: true; value: ArticleInput } | { ok: false; errors: ArticleErrors } {
   const title = typeof raw.title === 'string' ? raw.title.trim() : '';
   const content = typeof raw.content === 'string' ? raw.content.replace(/\r\n/g, '\n') : '';
+  // A malformed draft id only costs the deduplication: refusing the article
+  // over a field the author never sees would lose their work.
+  const draftId = typeof raw.draftId === 'string' && DRAFT_ID_PATTERN.test(raw.draftId) ? raw.draftId : null;
   const errors: ArticleErrors = {};
   if (title.length === 0) errors.title = 'Please give your article a title.';
   else if (title.length > MAX_TITLE_LENGTH) errors.title = `Titles can be at most ${MAX_TITLE_LENGTH} characters (this one has ${title.length}).`;
   if (content.trim().length === 0) errors.content = 'Please write something in your article.';
   else if (content.length > MAX_CONTENT_LENGTH) errors.content = `Articles can be at most ${MAX_CONTENT_LENGTH} characters (this one has ${content.length}).`;
-  return Object.keys(errors).length === 0 ? { ok: true, value: { title, content } } : { ok: false, errors };
+  return Object.keys(errors).length === 0 ? { ok: true, value: { title, content, draftId } } : { ok: false, errors };
 }
 
 export interface ArticleStore {
@@ -56,7 +68,12 @@ export interface ArticleStore {
   /** Full-text search; any string is a valid query. */
   search(query: string, limit?: number): SearchHit[];
   get(id: number): Article | null;
-  /** Commits the article; throws AppError('unavailable') when the database is read-only. */
+  /**
+   * Commits the article; throws AppError('unavailable') when the database is
+   * read-only. When an article was already published from `input.draftId`,
+   * commits nothing and returns that one, whatever its text: the caller
+   * compares it with the input.
+   */
   create(input: ArticleInput): Article;
 }
 

@@ -26,6 +26,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 </style>
 </head>
 <body>
+<main>
 <h1>Cluster status</h1>
 <p>Main edge: <a id="main" href="/">…</a> (routes by <code>fly-prefer-region</code>, default <span id="primaryRegion">…</span>).
 <span id="updated"></span></p>
@@ -36,6 +37,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   </tr></thead>
   <tbody id="nodes"></tbody>
 </table>
+</main>
 <script>
 const REFRESH_MS = ${STATUS_REFRESH_MS};
 function cell(row, text, cls) {

@@ -1,5 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import { validateArticle, MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH, type ArticleErrors, type ArticleStore } from '../article.js';
+import {
+  validateArticle,
+  DRAFT_ID_PATTERN,
+  MAX_CONTENT_LENGTH,
+  MAX_TITLE_LENGTH,
+  type Article,
+  type ArticleErrors,
+  type ArticleStore,
+} from '../article.js';
 import { AppError, isAppError } from '../error.js';
 import type { createCsrf } from './csrf.js';
 import { UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
@@ -8,6 +17,13 @@ import type { Render } from './views.js';
 /** Form bodies larger than this are refused (413) before parsing; the fields' own limits are far below. */
 export const FORM_BODY_LIMIT = '256kb';
 const ID_PATTERN = /^[1-9][0-9]{0,14}$/;
+/** The form's hidden field that names its draft (see `ArticleInput.draftId`). */
+export const DRAFT_FIELD = '_draft';
+
+/** A new draft id: 128 random bits, so that no two forms ever share one. */
+export function newDraftId(): string {
+  return randomBytes(16).toString('base64url');
+}
 
 function parseId(raw: unknown): number {
   if (typeof raw !== 'string' || !ID_PATTERN.test(raw)) {
@@ -37,8 +53,21 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
     req: Request,
     res: Response,
     status: number,
-    form: { title: string; content: string; errors?: ArticleErrors; problem?: string },
-  ) => render(res, 'new', { ...limits, ...form, errors: form.errors ?? {}, csrfToken: csrf.generateCsrfToken(req, res) }, status);
+    form: { title: string; content: string; draftId: string | null; errors?: ArticleErrors; problem?: string; published?: Article },
+  ) =>
+    render(
+      res,
+      'new',
+      {
+        ...limits,
+        ...form,
+        // A form shown again keeps its draft id: it is still the same draft.
+        draftId: form.draftId ?? newDraftId(),
+        errors: form.errors ?? {},
+        csrfToken: csrf.generateCsrfToken(req, res),
+      },
+      status,
+    );
 
   router.get('/', (req, res) => {
     const search = queryString(req, 'search')?.trim() ?? '';
@@ -55,13 +84,15 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
   // The Go app's URLs: /articles?id=N.
   router.get('/articles', (req, res) => showArticle(res, queryString(req, 'id')));
 
-  router.get('/new', (req, res) => showForm(req, res, 200, { title: '', content: '' }));
+  router.get('/new', (req, res) => showForm(req, res, 200, { title: '', content: '', draftId: null }));
 
   router.post('/new', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT }), (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    const draft = body[DRAFT_FIELD];
     const typed = {
       title: typeof body.title === 'string' ? body.title : '',
       content: typeof body.content === 'string' ? body.content : '',
+      draftId: typeof draft === 'string' && DRAFT_ID_PATTERN.test(draft) ? draft : null,
     };
     if (!csrf.validateRequest(req)) {
       return showForm(req, res, 403, {
@@ -73,7 +104,22 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
     if (!checked.ok) return showForm(req, res, 400, { ...typed, errors: checked.errors });
     try {
       const article = store.create(checked.value);
-      res.redirect(303, `/articles/${article.id}`);
+      if (article.title !== checked.value.title || article.content !== checked.value.content) {
+        // The draft was published before with other text: the author went
+        // back to the form and changed it. Publishing it over the first would
+        // surprise them, and so would dropping the change: ask, with a new draft.
+        return showForm(req, res, 409, {
+          ...typed,
+          draftId: null,
+          published: article,
+          problem: 'You already published this draft, with different text. Nothing was changed, and your new text is still here: press Publish to publish it as a new article.',
+        });
+      }
+      const location = `/articles/${article.id}`;
+      // The form's script (public/app.js) asks for JSON so that it can
+      // keep the form on screen when publishing fails; browsers without it get the redirect.
+      if (req.accepts(['html', 'json']) === 'json') res.status(201).location(location).json({ id: article.id, url: location });
+      else res.redirect(303, location);
     } catch (error) {
       if (!isAppError(error, 'unavailable')) throw error;
       res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));

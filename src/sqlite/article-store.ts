@@ -28,9 +28,11 @@ interface SearchRow {
 const SQL = {
   list: 'SELECT id, title, content, created, updated FROM articles ORDER BY created DESC, id DESC LIMIT ?',
   get: 'SELECT id, title, content, created, updated FROM articles WHERE id = ?',
-  insert: `INSERT INTO articles (title, content, created, updated)
-           VALUES (@title, @content, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))
+  insert: `INSERT INTO articles (title, content, draft_id, created, updated)
+           VALUES (@title, @content, @draftId, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))
+           ON CONFLICT (draft_id) DO NOTHING
            RETURNING id, title, content, created, updated`,
+  byDraft: 'SELECT id, title, content, created, updated FROM articles WHERE draft_id = ?',
   search: `SELECT a.id AS id,
                   highlight(articles_fts, 0, '${MATCH_START}', '${MATCH_END}') AS title,
                   snippet(articles_fts, 1, '${MATCH_START}', '${MATCH_END}', '…', ${SNIPPET_TOKENS}) AS snippet,
@@ -106,7 +108,13 @@ export class SqliteArticleStore implements ArticleStore {
   }
 
   create(input: ArticleInput): Article {
-    return this.run(() => toArticle(this.statement('insert').get(input) as ArticleRow));
+    const draftId = input.draftId ?? null;
+    return this.run(() => {
+      const row = this.statement('insert').get({ title: input.title, content: input.content, draftId }) as ArticleRow | undefined;
+      if (row) return toArticle(row);
+      // Only a draft id can conflict, and articles are never deleted: it is there.
+      return toArticle(this.statement('byDraft').get(draftId) as ArticleRow);
+    });
   }
 
   private statement(name: keyof typeof SQL): Statement {

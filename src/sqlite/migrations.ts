@@ -32,6 +32,13 @@ export const MIGRATIONS: readonly string[] = [
     INSERT INTO articles_fts (rowid, title, content) VALUES (new.id, new.title, new.content);
   END;
   `,
+  // Publishing is idempotent per form: a retried or doubled submit of one
+  // draft finds its article instead of making a second. NULLs (articles
+  // without a draft id) do not collide in a UNIQUE index.
+  `
+  ALTER TABLE articles ADD COLUMN draft_id TEXT;
+  CREATE UNIQUE INDEX articles_by_draft ON articles (draft_id);
+  `,
 ];
 
 export interface MigrationResult {

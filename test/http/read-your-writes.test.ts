@@ -119,6 +119,7 @@ describe('a replica reading with a token', () => {
       .set('Cookie', tokenCookie(tokenFor(11n)))
       .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('replayed');
+    expect(res.text).toContain('This page includes your latest change.');
   });
 
   it('takes the token from the RYW-Token header too', async () => {

@@ -1,0 +1,184 @@
+// Progressive enhancement for the blog's pages. Everything works without it;
+// with it, publishing never leaves the form when the server cannot be
+// reached, an unsent draft survives a reload, and a page marked stale reloads
+// itself once the region has caught up. Served from /static (CSP script-src 'self').
+'use strict';
+
+/** How long "Publish" waits for an answer before telling the author. */
+const PUBLISH_TIMEOUT_MS = 20000;
+/** How often a stale page asks whether the region has caught up. */
+const STALE_CHECK_MS = 1500;
+/** Stop asking after this long: by then the token has long expired (RYW_TTL_S). */
+const STALE_CHECK_FOR_MS = 5 * 60 * 1000;
+const DRAFT_KEY = 'litefs-blog:draft';
+
+document.addEventListener('DOMContentLoaded', () => {
+  const form = document.querySelector('form.editor');
+  if (form) enhanceEditor(form);
+  else if (document.body.dataset.ryw === 'stale') watchStale();
+});
+
+// --- The editor --------------------------------------------------------------
+
+function enhanceEditor(form) {
+  restoreDraft(form);
+  let saveTimer = 0;
+  form.addEventListener('input', () => {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => saveDraft(form), 250);
+  });
+  let sending = false;
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    // A second press while the first is on its way would only be deduplicated
+    // by the server (the draft id); not sending it is kinder to everyone.
+    if (sending) return;
+    sending = true;
+    saveDraft(form);
+    const button = form.querySelector('button[type=submit]');
+    const label = button.textContent;
+    button.disabled = true;
+    button.textContent = 'Publishing…';
+    form.setAttribute('aria-busy', 'true');
+    try {
+      await publish(form);
+    } finally {
+      sending = false;
+      button.disabled = false;
+      button.textContent = label;
+      form.removeAttribute('aria-busy');
+    }
+  });
+}
+
+async function publish(form) {
+  let res;
+  try {
+    res = await fetch(form.action, {
+      method: 'POST',
+      body: new URLSearchParams(new FormData(form)),
+      headers: { Accept: 'application/json' },
+      credentials: 'same-origin',
+      // Older browsers lack AbortSignal.timeout: they wait as long as the server does.
+      signal: typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(PUBLISH_TIMEOUT_MS) : undefined,
+    });
+  } catch (err) {
+    const timedOut = err && err.name === 'TimeoutError';
+    showProblem(
+      form,
+      timedOut
+        ? 'The server did not answer in time, so your article may or may not be published. Your text is still here: press Publish again. It will not be published twice.'
+        : 'Your article could not be sent: the connection to the server failed. Nothing was lost: your text is still here. Press Publish again in a moment.',
+    );
+    return;
+  }
+  const type = res.headers.get('content-type') || '';
+  if (res.ok && type.includes('application/json')) {
+    const body = await res.json();
+    forgetDraft();
+    window.location.assign(body.url);
+    return;
+  }
+  if (type.includes('text/html')) {
+    // The app answered with the form again (a field to fix, an expired form, a
+    // conflict): show it as it would have been shown without this script.
+    const page = new DOMParser().parseFromString(await res.text(), 'text/html');
+    const next = page.querySelector('form.editor');
+    if (next) {
+      form.replaceWith(next);
+      enhanceEditor(next);
+      saveDraft(next);
+      const focus = next.querySelector('[aria-invalid=true]') || next.querySelector('.form-status');
+      if (focus) {
+        if (!focus.matches('input, textarea')) focus.tabIndex = -1;
+        focus.focus();
+      }
+      return;
+    }
+  }
+  // Anything else came from something between the browser and the app (the
+  // edge could not reach the primary, a timeout, a proxy's error page).
+  showProblem(
+    form,
+    `Your article was not published: the server could not be reached just now (${res.status} ${res.statusText || 'error'}). ` +
+      'Nothing was lost: your text is still here. Press Publish again in a moment.',
+  );
+}
+
+function showProblem(form, message) {
+  const status = form.querySelector('.form-status');
+  const p = document.createElement('p');
+  p.className = 'problem';
+  p.textContent = message;
+  status.replaceChildren(p);
+  status.tabIndex = -1;
+  status.focus();
+}
+
+// Drafts live in sessionStorage: per tab, gone with it, never sent anywhere.
+// The draft id goes with the text, so that publishing a restored draft whose
+// first publish did go through finds that article instead of making a second.
+
+function saveDraft(form) {
+  const data = { title: form.elements.title.value, content: form.elements.content.value, draft: form.elements._draft.value };
+  try {
+    if (data.title === '' && data.content === '') sessionStorage.removeItem(DRAFT_KEY);
+    else sessionStorage.setItem(DRAFT_KEY, JSON.stringify(data));
+  } catch {
+    // Storage full or disabled: the form still works, only without the backup.
+  }
+}
+
+function restoreDraft(form) {
+  const { title, content, _draft } = form.elements;
+  if (title.value !== '' || content.value !== '') return; // the server's copy wins
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || 'null');
+  } catch {
+    return;
+  }
+  if (!saved || typeof saved.title !== 'string' || typeof saved.content !== 'string') return;
+  title.value = saved.title;
+  content.value = saved.content;
+  if (typeof saved.draft === 'string' && saved.draft !== '') _draft.value = saved.draft;
+  const note = document.createElement('p');
+  note.className = 'info';
+  note.textContent = 'Your unsent text from before was restored.';
+  form.querySelector('.form-status').replaceChildren(note);
+}
+
+function forgetDraft() {
+  try {
+    sessionStorage.removeItem(DRAFT_KEY);
+  } catch {
+    // Nothing to forget.
+  }
+}
+
+// --- Stale pages ---------------------------------------------------------------
+
+/**
+ * Asks for this page again (HEAD: headers only) until the app no longer marks
+ * it stale, then reloads it, so the notice goes away by itself once the
+ * author's change has reached this region.
+ */
+function watchStale() {
+  const until = Date.now() + STALE_CHECK_FOR_MS;
+  const check = async () => {
+    if (Date.now() > until) return;
+    try {
+      const res = await fetch(window.location.href, { method: 'HEAD', cache: 'no-store', credentials: 'same-origin' });
+      const decision = /(?:^|,\s*)ryw;desc="?([a-z]+)/.exec(res.headers.get('server-timing') || '');
+      // Anything but stale (or a 503 to wait out) means the page is current now.
+      if (decision && decision[1] !== 'stale' && decision[1] !== 'unavailable') {
+        window.location.reload();
+        return;
+      }
+    } catch {
+      // Offline for a moment: try again on the next tick.
+    }
+    setTimeout(check, STALE_CHECK_MS);
+  };
+  setTimeout(check, STALE_CHECK_MS);
+}
