@@ -51,14 +51,28 @@ export function readPrimary(files: LiteFSFiles): { exists: false } | { exists: t
 /** LiteFS writes this many ms into `.lag` before a replica's first sync. */
 const LAG_NOT_SYNCED = 2 ** 31 - 1;
 
-/**
- * `.lag`: how long ago (ms) this replica last heard from the primary, as
- * `%+010d\n`; 0 on the primary. Null when missing, malformed or not yet synced.
- */
-export function readLag(files: LiteFSFiles): number | null {
+/** The raw number in `.lag` (`%+010d\n`), or null when missing or malformed. */
+function readLagFile(files: LiteFSFiles): number | null {
   const content = readSmallFile(files.lagPath);
   const match = content === null ? null : /^\s*([+-]?\d{1,10})\s*$/.exec(content);
-  if (!match) return null;
-  const lag = Number(match[1]);
-  return lag < 0 || lag >= LAG_NOT_SYNCED ? null : lag;
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * `.lag`: how long ago (ms) this replica last heard from the primary; 0 on the
+ * primary. Null when missing, malformed or not yet synced.
+ */
+export function readLag(files: LiteFSFiles): number | null {
+  const lag = readLagFile(files);
+  return lag === null || lag < 0 || lag >= LAG_NOT_SYNCED ? null : lag;
+}
+
+/**
+ * Whether `.lag` shows a replica: LiteFS writes exactly 0 only on the primary,
+ * and a positive lag (or "not synced yet") on a replica, also while it is
+ * reconnecting and `.primary` is briefly absent.
+ */
+export function lagShowsReplica(files: LiteFSFiles): boolean {
+  const lag = readLagFile(files);
+  return lag !== null && lag !== 0;
 }

@@ -1,6 +1,6 @@
 import type { NodeFacts, Role } from '../consistency.js';
 import { reached, type Position } from '../position.js';
-import { hasPositionFile, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
+import { hasPositionFile, lagShowsReplica, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
 import type { PositionWatcher } from './position-watcher.js';
 
 export interface NodeIdentity {
@@ -46,14 +46,16 @@ export class LiteFSNode {
 
   /**
    * The role from LiteFS's event stream when it is connected (it knows a
-   * cut-off replica from a primary), else from `.primary`.
+   * cut-off replica from a primary), else from `.primary` and `.lag`.
    */
   role(): { role: Role; primary: string | null } {
     if (!this.onLiteFS) return { role: 'standalone', primary: null };
     const streamed = this.watcher.role();
     if (streamed) return streamed.isPrimary ? { role: 'primary', primary: null } : { role: 'replica', primary: streamed.primary };
     const file = readPrimary(this.files);
-    return file.exists ? { role: 'replica', primary: file.primary } : { role: 'primary', primary: null };
+    if (file.exists) return { role: 'replica', primary: file.primary };
+    // `.primary` also vanishes while a replica reconnects; `.lag` tells them apart.
+    return lagShowsReplica(this.files) ? { role: 'replica', primary: null } : { role: 'primary', primary: null };
   }
 
   /** The position as the watcher knows it (the event stream, or one read of the pos file). */

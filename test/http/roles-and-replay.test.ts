@@ -27,6 +27,18 @@ describe('roles, from the files LiteFS maintains', () => {
     expect(res.body).toMatchObject({ role: 'replica', primary: PRIMARY_ID, position: '0000000000000007' });
   });
 
+  it('is a replica, primary unknown, while .primary is gone but .lag shows it reconnecting', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 7n });
+    fs.setPrimary(null);
+    fs.setLag(1_250);
+    const { app } = fs.app();
+    expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'replica', primary: null });
+    const write = await request(app).post('/new').expect(503);
+    expect(write.headers['fly-replay']).toBeUndefined();
+    fs.setLag(0); // what LiteFS writes on the primary
+    expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'primary', primary: null });
+  });
+
   it('follows a primary change without a restart', async () => {
     fs = new FakeLiteFS({ role: 'replica' });
     const { app } = fs.app();
