@@ -1,0 +1,287 @@
+/**
+ * The container backend of `Cluster`: the project's own image (the app under
+ * `litefs mount`) for the primary and each replica, a Toxiproxy container on
+ * each replica's replication link, all on the host's network so that every
+ * byte stays on 127.0.0.1, and the edge router in this process.
+ *
+ * The edge runs here rather than in a container because it stands for Fly.io's
+ * proxy, which is not part of the image that ships: in-process it is the very
+ * code the process backend runs, and a test's requests go through it the same
+ * way. Everything that ships (LiteFS, the app) and everything that injects the
+ * faults (Toxiproxy) is a container.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
+import { startEdge, type Edge } from '../edge/edge-router.js';
+import { basicStatus, type EdgeStatus } from '../edge/status.js';
+import { isAlive } from './child-process.js';
+import {
+  DEFAULT_REGIONS,
+  describeFault,
+  NO_FAULT,
+  type Cluster,
+  type EnvOverrides,
+  type Fault,
+  type ReplicationPosition,
+} from './cluster.js';
+import { CLUSTER_LABEL, ContainerNode, OWNER_HOST_LABEL, OWNER_PID_LABEL } from './container-node.js';
+import { freePort } from './ports.js';
+import { applyToxics, validateRegions } from './process-cluster.js';
+import { ToxiproxyClient } from './toxiproxy.js';
+
+/** What `npm run setup:docker` builds from the project's Dockerfile. */
+export const DEFAULT_APP_IMAGE = 'litefs-ryw:test';
+/** What `npm run setup:docker` builds from `.tools/bin/toxiproxy-server` (the cluster tier's pin). */
+export const DEFAULT_TOXIPROXY_IMAGE = 'local/toxiproxy:2.12.0';
+/** How long a Toxiproxy container gets to answer its API. */
+const TOXIPROXY_START_TIMEOUT_MS = 15_000;
+
+export interface ContainerClusterOptions {
+  /** The first region is the primary's. */
+  readonly regions?: readonly string[];
+  readonly appImage?: string;
+  readonly toxiproxyImage?: string;
+  /** Where node logs go (`<region>.log`); created if missing. */
+  readonly logDir: string;
+  /** The edge's main port; region ports follow it. 0 (the default) picks free ports. */
+  readonly basePort?: number;
+  /** Extra environment for every node's app (e.g. `RYW_WAIT_MS`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Per-region environment changes at first start (and at `startNode` without env). */
+  readonly nodeEnv?: Readonly<Record<string, EnvOverrides>>;
+  readonly log?: (line: string) => void;
+}
+
+export interface ContainerCluster extends Cluster {
+  /** Labels every container of this cluster carries (`CLUSTER_LABEL`). */
+  readonly id: string;
+  readonly nodes: readonly ContainerNode[];
+  /** Each replica region's Toxiproxy API. */
+  readonly toxiproxyApis: Readonly<Record<string, string>>;
+  readonly logDir: string;
+  status(): Promise<EdgeStatus>;
+}
+
+/**
+ * Starts the cluster: a Toxiproxy container per replica, the primary's
+ * container, then the replicas' (each streaming through its Toxiproxy), then
+ * the edge. Everything started is removed again if a later step fails.
+ */
+export async function startContainerCluster(options: ContainerClusterOptions): Promise<ContainerCluster> {
+  const regions = [...(options.regions ?? DEFAULT_REGIONS)];
+  validateRegions(regions);
+  const primaryRegion = regions[0]!;
+  const appImage = options.appImage ?? DEFAULT_APP_IMAGE;
+  const toxiproxyImage = options.toxiproxyImage ?? DEFAULT_TOXIPROXY_IMAGE;
+  const log = options.log ?? (() => {});
+  const logDir = resolve(options.logDir);
+  await mkdir(logDir, { recursive: true });
+
+  const removed = await removeAbandonedContainers();
+  if (removed.length > 0) log(`removed containers of a crashed run: ${removed.join(', ')}`);
+
+  const id = randomBytes(4).toString('hex');
+  const labels = { [CLUSTER_LABEL]: id, [OWNER_PID_LABEL]: String(process.pid), [OWNER_HOST_LABEL]: hostname() };
+  const started: { proxies: StartedTestContainer[]; nodes: ContainerNode[]; edge: Edge | null } = { proxies: [], nodes: [], edge: null };
+  const stopAll = async (): Promise<void> => {
+    await started.edge?.close();
+    // Replicas first: the primary going away would only make them reconnect.
+    await Promise.all([...started.nodes].reverse().map((node) => node.remove().catch(() => {})));
+    await Promise.all(started.proxies.map((proxy) => proxy.stop({ timeout: 0, remove: true }).catch(() => {})));
+  };
+
+  try {
+    const primaryApiPort = await freePort();
+    const replicaRegions = regions.filter((r) => r !== primaryRegion);
+    const toxiproxies = new Map<string, ToxiproxyClient>();
+    const advertiseUrls = new Map<string, string>([[primaryRegion, `http://127.0.0.1:${primaryApiPort}`]]);
+    await Promise.all(
+      replicaRegions.map(async (region) => {
+        const apiPort = await freePort();
+        const container = await new GenericContainer(toxiproxyImage)
+          .withName(`litefs-ryw-${id}-toxiproxy-${region}`)
+          .withLabels(labels)
+          .withNetworkMode('host')
+          // The public image's entrypoint takes the same flags as the local one's.
+          .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
+          .start();
+        started.proxies.push(container);
+        const client = new ToxiproxyClient(`http://127.0.0.1:${apiPort}`);
+        await waitFor(() => client.version(), TOXIPROXY_START_TIMEOUT_MS, `toxiproxy of ${region}`);
+        const listen = `127.0.0.1:${await freePort()}`;
+        await client.createProxy(proxyName(region), listen, `127.0.0.1:${primaryApiPort}`);
+        toxiproxies.set(region, client);
+        advertiseUrls.set(region, `http://${listen}`);
+        log(`toxiproxy for ${region}: ${client.apiUrl}, ${listen} -> primary's LiteFS`);
+      }),
+    );
+
+    const secret = options.env?.RYW_SECRET ?? randomBytes(24).toString('hex');
+    const baseEnv = { RYW_SECRET: secret, ...options.env };
+    const nodes: ContainerNode[] = [];
+    for (const region of regions) {
+      const isPrimary = region === primaryRegion;
+      nodes.push(
+        new ContainerNode({
+          region,
+          instance: `${region}-1`,
+          isPrimary,
+          image: appImage,
+          containerName: `litefs-ryw-${id}-${region}`,
+          labels,
+          appPort: await freePort(),
+          apiPort: isPrimary ? primaryApiPort : await freePort(),
+          primaryHostname: `${primaryRegion}-1`,
+          primaryAdvertiseUrl: advertiseUrls.get(region)!,
+          baseEnv,
+          logFile: join(logDir, `${region}.log`),
+        }),
+      );
+    }
+
+    // The primary first: it creates the database (the app migrates), and
+    // replicas only become ready once they have streamed from it.
+    const [primary, ...replicas] = nodes;
+    started.nodes.push(primary!);
+    await primary!.start(options.nodeEnv?.[primaryRegion]);
+    log(`${primary!.instance} primary: app ${primary!.appUrl}, container ${primary!.containerName}`);
+    started.nodes.push(...replicas);
+    await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
+    for (const node of replicas) log(`${node.instance} replica: app ${node.appUrl}, container ${node.containerName}`);
+
+    const faults = new Map<string, Fault>(regions.map((r) => [r, NO_FAULT]));
+    const nodeOf = (region: string): ContainerNode => {
+      const node = nodes.find((n) => n.region === region);
+      if (!node) throw new Error(`no node in region ${region} (regions: ${regions.join(', ')})`);
+      return node;
+    };
+    const applyFault = async (region: string, change: Partial<Fault>): Promise<void> => {
+      const toxiproxy = toxiproxies.get(region);
+      if (!toxiproxy) {
+        nodeOf(region); // names the regions when it does not exist
+        throw new Error(`${region} is the primary's region: faults apply to replicas' links`);
+      }
+      const before = faults.get(region) ?? NO_FAULT;
+      const next = { ...before, ...change };
+      await applyToxics(toxiproxy, proxyName(region), before, next);
+      faults.set(region, next);
+    };
+
+    const basePort = options.basePort ?? 0;
+    const edgeNodes = () => nodes.map((n) => ({ instance: n.instance, region: n.region, url: n.appUrl }));
+    let mainUrl = '';
+    let edgeUrls: Record<string, string> = {};
+    const status = async (): Promise<EdgeStatus> => {
+      const basic = await basicStatus(edgeNodes(), primaryRegion, mainUrl, edgeUrls);
+      return {
+        ...basic,
+        nodes: await Promise.all(
+          basic.nodes.map(async (s, i) => ({
+            ...s,
+            lagMs: nodes[i]!.isPrimary ? null : await nodes[i]!.lagMs(),
+            injected: describeFault(faults.get(s.region) ?? NO_FAULT),
+          })),
+        ),
+      };
+    };
+
+    const cluster: ContainerCluster = {
+      id,
+      regions,
+      primaryRegion,
+      nodes,
+      toxiproxyApis: Object.fromEntries([...toxiproxies].map(([region, client]) => [region, client.apiUrl])),
+      logDir,
+      edgeUrl(region?: string) {
+        if (region === undefined) return mainUrl;
+        const url = edgeUrls[region];
+        if (!url) throw new Error(`no edge port for region ${region}`);
+        return url;
+      },
+      appUrl: (region) => nodeOf(region).appUrl,
+      node: (region) => nodeOf(region),
+      lag: (region, ms, jitterMs = 0) => applyFault(region, { latencyMs: ms, jitterMs }),
+      bandwidth: (region, kbps) => applyFault(region, { bandwidthKBps: kbps }),
+      cut: (region) => applyFault(region, { cut: true }),
+      async heal(region?: string) {
+        const targets = region === undefined ? replicaRegions : [region];
+        for (const r of targets) await applyFault(r, NO_FAULT);
+      },
+      faults: () => Object.fromEntries(faults),
+      async waitForSync(timeoutMs: number): Promise<ReplicationPosition> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          // Each read is a `docker exec`: all at once, so one round stays short.
+          const [target, ...positions] = await Promise.all([primary!.position(), ...replicas.map((n) => n.position())]);
+          if (target && positions.every((p) => p?.txid === target.txid && p.checksum === target.checksum)) return target;
+          if (Date.now() > deadline) {
+            const seen = replicas.map((n, i) => `${n.region}=${positions[i]?.txid ?? 'none'}`).join(' ');
+            throw new Error(`replicas not in sync within ${timeoutMs} ms: primary=${target?.txid ?? 'none'} ${seen}`);
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      },
+      restartNode: (region, env) => nodeOf(region).restart(env ?? {}),
+      stopNode: (region) => nodeOf(region).halt(),
+      startNode: (region, env) => nodeOf(region).resume(env ?? options.nodeEnv?.[region]),
+      restartPrimaryWithFreshData: () => primary!.restart(options.nodeEnv?.[primaryRegion], true),
+      status,
+      stop: stopAll,
+    };
+
+    started.edge = await startEdge({
+      nodes: edgeNodes,
+      primaryRegion,
+      mainPort: basePort,
+      regionPorts: Object.fromEntries(regions.map((r, i) => [r, basePort === 0 ? 0 : basePort + 1 + i])),
+      status,
+    });
+    mainUrl = started.edge.mainUrl;
+    edgeUrls = { ...started.edge.regionUrls };
+    log(`edge ${mainUrl} (${regions.map((r) => `${r} ${edgeUrls[r]}`).join(', ')})`);
+    return cluster;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * Removes the containers of container clusters whose owning process (on this
+ * host) is gone: what a test run killed mid-way (Ctrl-C, a CI timeout) leaves,
+ * since there is no Ryuk reaper where no registry can be reached.
+ */
+export async function removeAbandonedContainers(): Promise<string[]> {
+  const client = await getContainerRuntimeClient();
+  const containers = await client.container.dockerode.listContainers({ all: true, filters: { label: [CLUSTER_LABEL] } });
+  const removed: string[] = [];
+  for (const info of containers) {
+    const pid = Number(info.Labels[OWNER_PID_LABEL]);
+    if (info.Labels[OWNER_HOST_LABEL] !== hostname() || !Number.isInteger(pid) || isAlive(pid)) continue;
+    await client.container.dockerode
+      .getContainer(info.Id)
+      .remove({ force: true, v: true })
+      .catch(() => {});
+    removed.push(info.Names[0]?.replace(/^\//, '') ?? info.Id.slice(0, 12));
+  }
+  return removed;
+}
+
+function proxyName(region: string): string {
+  return `litefs-${region}`;
+}
+
+async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await probe();
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${what} not up within ${timeoutMs} ms: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
