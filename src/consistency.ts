@@ -71,15 +71,31 @@ export type Decision =
   | { kind: 'wait'; until: Position; onTimeout: TimeoutDecision }
   | TimeoutDecision;
 
+/** Never send a request back where it came from, or to itself: that is a replay loop. */
+const replayableTo =
+  (request: RequestFacts, node: NodeFacts) =>
+  (instance: string | null): instance is string =>
+    instance !== null && instance !== request.replayedFrom && instance !== node.instance;
+
+/**
+ * What to do with a read when this node's database is locked (on a replica,
+ * LiteFS holds the lock while a transaction streams in, and a stalled link
+ * can hold it for long): the primary has the data, so send readers there,
+ * unless they came from it or are pinned here.
+ */
+export function decideWhenBusy(request: RequestFacts, node: NodeFacts): TimeoutDecision {
+  const why = 'This copy of the database is busy applying changes.';
+  if (request.write || node.role !== 'replica' || request.region !== null) return { kind: 'reject', why };
+  return replayableTo(request, node)(node.primary) ? { kind: 'replay', target: { instance: node.primary } } : { kind: 'reject', why };
+}
+
 export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallback): Decision {
   if (request.region !== null && request.region !== node.region) {
     return { kind: 'replay', target: { region: request.region } };
   }
   // A request pinned to this region by ?region= is served here, whatever it takes.
   const pinned = request.region !== null;
-  // Never send a request back where it came from: that is a replay loop.
-  const canReplayTo = (instance: string | null): instance is string =>
-    instance !== null && instance !== request.replayedFrom && instance !== node.instance;
+  const canReplayTo = replayableTo(request, node);
 
   if (request.write) {
     if (node.role !== 'replica') return { kind: 'serve', timing: 'none' };

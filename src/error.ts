@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'forbidden' // 403 (bad CSRF token, wrong migrate token)
   | 'too_large' // 413
   | 'unavailable' // the database can't take writes right now: 503
+  | 'busy' // the database is locked (a replica mid-way through applying a transaction): 503, or a replay
   | 'internal'; // a bug: 500
 
 export class AppError extends Error {

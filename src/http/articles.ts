@@ -121,7 +121,7 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
       if (req.accepts(['html', 'json']) === 'json') res.status(201).location(location).json({ id: article.id, url: location });
       else res.redirect(303, location);
     } catch (error) {
-      if (!isAppError(error, 'unavailable')) throw error;
+      if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
       res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
       showForm(req, res, 503, {
         ...typed,

@@ -9,11 +9,14 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   too_large: 413,
   unavailable: 503,
+  busy: 503,
   internal: 500,
 };
 
 /** How long a client should wait before retrying a write the database refused. */
 export const UNAVAILABLE_RETRY_AFTER_S = 5;
+/** A lock clears sooner than a refused write: the usual cause is a transaction being applied. */
+export const BUSY_RETRY_AFTER_S = 1;
 
 export function statusOf(error: AppError): number {
   return STATUS[error.code];
@@ -42,6 +45,7 @@ export function errorHandler(render: Render, log: Logger): ErrorRequestHandler {
     if (appError.code === 'internal') log.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
     else log.debug({ err: error, code: appError.code }, 'request refused');
     if (appError.code === 'unavailable') res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
+    if (appError.code === 'busy') res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_S));
     const status = statusOf(appError);
     if (req.accepts(['html', 'json']) === 'json') {
       res.status(status).json({ error: appError.code, message: appError.message });

@@ -1,13 +1,31 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
-import { decide, flyReplayHeader, parseReplaySource, type Fallback, type ReplayTarget, type Timing, type Token } from '../consistency.js';
-import { AppError } from '../error.js';
+import {
+  decide,
+  decideWhenBusy,
+  flyReplayHeader,
+  parseReplaySource,
+  type Fallback,
+  type NodeFacts,
+  type ReplayTarget,
+  type RequestFacts,
+  type Timing,
+  type Token,
+} from '../consistency.js';
+import { AppError, isAppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
 import { checkPayload, signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
 
 export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
 /** What a client is told to wait before retrying a 503. */
 export const RETRY_AFTER_S = 1;
+
+/** Where the middleware leaves what it decided on, for replayWhenBusy(). */
+const FACTS = 'readYourWritesDecidedOn';
+interface DecidedOn {
+  request: RequestFacts;
+  node: NodeFacts;
+}
 
 /** What the rest of the request (views, handlers) may know of the decision. */
 export interface ConsistencyLocals {
@@ -98,17 +116,15 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
     if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
 
     const source = parseReplaySource(req.get('fly-replay-src'));
-    const decision = decide(
-      {
-        write,
-        token: carried.token,
-        region: region ?? null,
-        replayedFrom: source?.instance ?? null,
-        replayedForToken: source?.state === 'ryw',
-      },
-      facts,
-      fallback,
-    );
+    const request: RequestFacts = {
+      write,
+      token: carried.token,
+      region: region ?? null,
+      replayedFrom: source?.instance ?? null,
+      replayedForToken: source?.state === 'ryw',
+    };
+    res.locals[FACTS] = { request, node: facts } satisfies DecidedOn;
+    const decision = decide(request, facts, fallback);
 
     let act = decision;
     if (decision.kind === 'wait') {
@@ -140,7 +156,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
         return next();
       case 'replay':
         locals.timing = 'replayed';
-        return replay(res, act.target, write);
+        return replay(res, act.target, write ? 'write' : 'behind');
       case 'reject':
         locals.timing = 'unavailable';
         res.setHeader('Retry-After', String(RETRY_AFTER_S));
@@ -185,13 +201,31 @@ function cookieOptions(req: Request) {
   return { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: isHttps(req) };
 }
 
-function replay(res: Response, target: ReplayTarget, write: boolean): void {
+const REPLAY_REASONS = {
+  write: (primary: string) => `This instance is a read-only replica; replaying the write to the primary (${primary}).`,
+  behind: (primary: string) => `This region has not caught up with your latest change yet; replaying the read to the primary (${primary}).`,
+  busy: (primary: string) => `This copy of the database is busy applying changes; replaying the read to the primary (${primary}).`,
+};
+
+function replay(res: Response, target: ReplayTarget, reason: keyof typeof REPLAY_REASONS): void {
   res.setHeader('fly-replay', flyReplayHeader(target));
-  const why =
-    'region' in target
-      ? `This request asked for region ${target.region}; replaying it there.`
-      : write
-        ? `This instance is a read-only replica; replaying the write to the primary (${target.instance}).`
-        : `This region has not caught up with your latest change yet; replaying the read to the primary (${target.instance}).`;
+  const why = 'region' in target ? `This request asked for region ${target.region}; replaying it there.` : REPLAY_REASONS[reason](target.instance);
   res.status(409).type('text/plain').send(`${why}\n`);
+}
+
+/**
+ * An error handler for AppError('busy'): a replica whose database is locked
+ * (LiteFS applying a transaction over a stalled link) sends reads to the
+ * primary instead of failing them, as `decideWhenBusy()` says. Mount it
+ * before the general error handler.
+ */
+export function replayWhenBusy(): ErrorRequestHandler {
+  return function replayWhenBusyHandler(error: unknown, _req: Request, res: Response, next: NextFunction) {
+    const decidedOn = res.locals[FACTS] as DecidedOn | undefined;
+    if (!isAppError(error, 'busy') || !decidedOn || res.headersSent) return next(error);
+    const decision = decideWhenBusy(decidedOn.request, decidedOn.node);
+    if (decision.kind !== 'replay') return next(error);
+    (res.locals.consistency as ConsistencyLocals).timing = 'replayed';
+    replay(res, decision.target, 'busy');
+  };
 }

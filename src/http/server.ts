@@ -11,7 +11,7 @@ import { createCsrf } from './csrf.js';
 import { errorHandler, notFound } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { migrateRoutes, opsRoutes } from './ops.js';
-import { readYourWrites } from './read-your-writes.js';
+import { readYourWrites, replayWhenBusy } from './read-your-writes.js';
 import { createRenderer } from './views.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
@@ -74,6 +74,7 @@ export function createApp(options: AppOptions): Express {
   if (options.migrate) app.use(migrateRoutes(options.migrate.token, options.migrate.run));
   app.use(articleRoutes({ store, csrf: createCsrf(options.secrets), render }));
   app.use(notFound);
+  app.use(replayWhenBusy());
   app.use(errorHandler(render, log));
   return app;
 }

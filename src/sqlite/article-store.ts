@@ -129,7 +129,7 @@ export class SqliteArticleStore implements ArticleStore {
   /** Maps SQLite's refusals to what the user can do about them. */
   private run<T>(work: () => T): T {
     try {
-      return work();
+      return this.database.guard(work);
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (isReadOnlyError(error)) {

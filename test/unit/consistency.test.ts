@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, flyReplayHeader, LINEAGE_MARGIN_MS, parseReplaySource, type Decision, type Fallback, type NodeFacts, type RequestFacts } from '../../src/consistency.js';
+import { decide, decideWhenBusy, flyReplayHeader, LINEAGE_MARGIN_MS, parseReplaySource, type Decision, type Fallback, type NodeFacts, type RequestFacts } from '../../src/consistency.js';
 
 const read: RequestFacts = { write: false, token: null, region: null, replayedFrom: null, replayedForToken: false };
 const write: RequestFacts = { ...read, write: true };
@@ -42,6 +42,21 @@ describe('the read-your-writes decision table', () => {
     ['a pinned read is stale even under the error fallback', { ...read, token: t(11n), region: 'syd' }, replica, 'error', { kind: 'wait', until: 11n, onTimeout: { kind: 'stale' } }],
   ])('%s', (_name, request, node, fallback, expected) => {
     expect(decide(request, node, fallback)).toEqual(expected);
+  });
+});
+
+describe('a locked database (decideWhenBusy)', () => {
+  it.each<[string, RequestFacts, NodeFacts, string]>([
+    ['a replica sends reads to the primary', read, replica, 'replay'],
+    ['a replica never sends them back to the primary they came from', { ...read, replayedFrom: 'fra-1' }, replica, 'reject'],
+    ['a read pinned to its region stays and fails', { ...read, region: 'syd' }, replica, 'reject'],
+    ['writes are refused (they never get here on a replica anyway)', write, replica, 'reject'],
+    ['the primary has nowhere to send them', read, primary, 'reject'],
+    ['nor has a replica with no known primary', read, { ...replica, primary: null }, 'reject'],
+  ])('%s', (_name, request, node, kind) => {
+    const decision = decideWhenBusy(request, node);
+    expect(decision.kind).toBe(kind);
+    if (decision.kind === 'replay') expect(decision.target).toEqual({ instance: 'fra-1' });
   });
 });
 

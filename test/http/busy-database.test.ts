@@ -1,0 +1,85 @@
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
+import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
+
+/**
+ * On a LiteFS replica, LiteFS holds the database's write lock while a
+ * transaction streams in; a stalled link holds it for as long as it stalls.
+ * Here another connection holds an exclusive lock (rollback-journal mode, so
+ * that readers are locked out as they are on such a replica).
+ */
+function lockDatabase(path: string): () => void {
+  const db = new Database(path);
+  db.pragma('journal_mode = delete');
+  db.exec('BEGIN EXCLUSIVE');
+  db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('t', 'c', 'x', 'x')").run();
+  return () => {
+    db.exec('ROLLBACK');
+    db.close();
+  };
+}
+
+let fs: FakeLiteFS;
+let unlock: (() => void) | undefined;
+afterEach(() => {
+  unlock?.();
+  unlock = undefined;
+  fs?.close();
+});
+
+describe('a locked database', () => {
+  it('on a replica, sends reads to the primary after a short wait, not a frozen process', async () => {
+    fs = new FakeLiteFS({ role: 'replica' });
+    const { app } = fs.app();
+    unlock = lockDatabase(fs.dbPath);
+
+    const started = performance.now();
+    const first = await request(app).get('/').expect(409);
+    // SQLite's busy wait blocks the whole process: it must stay short (it was 5 s).
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(first.headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
+    expect(first.text).toMatch(/busy applying changes/);
+    expect(serverTiming(first.headers['server-timing']).desc).toBe('replayed');
+
+    // Within the back-off, without touching SQLite at all.
+    const second = await request(app).get('/articles/1').expect(409);
+    expect(second.headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
+
+    // Once the lock is gone and the back-off over, the replica serves again.
+    unlock();
+    unlock = undefined;
+    await new Promise((resolve) => setTimeout(resolve, BUSY_BACKOFF_MS + 50));
+    await request(app).get('/').expect(200);
+  });
+
+  it('never replays a read back to the primary it came from: 503 with Retry-After', async () => {
+    fs = new FakeLiteFS({ role: 'replica' });
+    const { app } = fs.app();
+    unlock = lockDatabase(fs.dbPath);
+    const res = await request(app).get('/').set('fly-replay-src', `instance=${PRIMARY_ID};region=fra;t=1`).expect(503);
+    expect(res.headers['fly-replay']).toBeUndefined();
+    expect(res.headers['retry-after']).toBe('1');
+  });
+
+  it('on the primary, answers 503 with Retry-After and keeps the author’s text', async () => {
+    fs = new FakeLiteFS({ role: 'primary' });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+    const form = await request(app).get('/new').expect(200);
+    const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+    const cookie = (form.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
+    unlock = lockDatabase(fs.dbPath);
+
+    const res = await request(app)
+      .post('/new')
+      .set('Cookie', cookie)
+      .type('form')
+      .send({ title: 'Written while locked', content: 'Every word kept.', _csrf: token })
+      .expect(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.text).toContain('value="Written while locked"');
+    expect(res.text).toContain('Every word kept.</textarea>');
+    await request(app).get('/').expect(503);
+  });
+});
