@@ -1,0 +1,76 @@
+import { servedAs } from '../src/checker/check.js';
+import { hiddenFields, SessionClient } from '../src/checker/session-client.js';
+import type { BenchCluster } from './support/bench-cluster.js';
+import { sleep, summarize, type Summary } from './support/stats.js';
+import type { BenchMode } from './types.js';
+
+/**
+ * 5. Served where: an author writes through a replica region's edge port and
+ * at once reads the home page there, as injected lag on that replica's link
+ * goes from 0 to 2 s (RYW_WAIT_MS=500). ewr falls back by replaying to the
+ * primary, syd by serving stale (and saying so).
+ */
+
+export const SERVED_KINDS = ['local', 'waited', 'replayed', 'stale', 'other'] as const;
+export type ServedKind = (typeof SERVED_KINDS)[number];
+
+export interface ServedRow {
+  readonly region: string;
+  readonly fallback: 'replay' | 'stale';
+  readonly lagMs: number;
+  readonly samples: number;
+  readonly counts: Readonly<Record<ServedKind, number>>;
+  /** Read round trips through the edge (ms). */
+  readonly latency: Summary;
+}
+
+export interface ServedWhereResult {
+  readonly lags: readonly number[];
+  readonly samplesPerCell: number;
+  readonly rows: readonly ServedRow[];
+}
+
+const kindOf = (served: string): ServedKind =>
+  served === 'fresh' || served === 'none' ? 'local' : served === 'waited' || served === 'replayed' || served === 'stale' ? served : 'other';
+
+export async function benchServedWhere(bench: BenchCluster, mode: BenchMode): Promise<ServedWhereResult> {
+  const { cluster } = bench;
+  const lags = mode.quick ? [0, 500, 2_000] : [0, 100, 250, 400, 500, 750, 1_000, 1_500, 2_000];
+  const samplesPerCell = mode.quick ? 2 : 20;
+  const regions = [
+    { region: 'ewr', fallback: 'replay' as const },
+    { region: 'syd', fallback: 'stale' as const },
+  ];
+  const rows: ServedRow[] = [];
+  try {
+    for (const lagMs of lags) {
+      for (const { region } of regions) await cluster.lag(region, lagMs);
+      await sleep(lagMs + 200); // let anything sent before the change drain through
+      const cells = await Promise.all(
+        regions.map(async ({ region, fallback }): Promise<ServedRow> => {
+          const counts = Object.fromEntries(SERVED_KINDS.map((k) => [k, 0])) as Record<ServedKind, number>;
+          const latencies: number[] = [];
+          const base = cluster.edgeUrl(region);
+          for (let i = 0; i < samplesPerCell; i++) {
+            const author = new SessionClient(() => performance.now());
+            const form = await author.get(`${base}/new`);
+            const post = await author.postForm(`${base}/new`, { ...hiddenFields(form.body), title: `Served-where ${region} ${lagMs} ${i}`, content: 'A sample for the served-where benchmark.' });
+            if (post.status !== 303) throw new Error(`POST /new via ${region} answered ${post.status}`);
+            const read = await author.get(`${base}/`);
+            counts[kindOf(servedAs({ ...read, type: 'op', id: 0, session: '', region, kind: 'read-home', method: 'GET', path: '/', start: read.sentAt, end: read.doneAt }))]++;
+            latencies.push(read.doneAt - read.sentAt);
+            await sleep(20);
+          }
+          return { region, fallback, lagMs, samples: samplesPerCell, counts, latency: summarize(latencies) };
+        }),
+      );
+      for (const row of cells) {
+        mode.log(`served-where lag ${lagMs} ms ${row.region} (${row.fallback}): ${SERVED_KINDS.filter((k) => row.counts[k] > 0).map((k) => `${k} ${row.counts[k]}`).join(', ')}; p50 ${Math.round(row.latency.p50)} ms`);
+        rows.push(row);
+      }
+    }
+  } finally {
+    await cluster.heal();
+  }
+  return { lags, samplesPerCell, rows };
+}

@@ -1,0 +1,72 @@
+import Database from 'better-sqlite3';
+import { migrate } from '../../src/sqlite/migrations.js';
+import { seeded } from './stats.js';
+
+/**
+ * Made-up but shaped-like-text articles: words from a fixed vocabulary drawn
+ * with a Zipf-like skew, so that some search terms hit thousands of articles
+ * and some a handful, as in a real blog.
+ */
+
+const SYLLABLES = ['ka', 'lo', 'mi', 'ser', 'tan', 'vo', 'ri', 'nel', 'pa', 'dun', 'fi', 'gro', 'he', 'jas', 'ku', 'bre', 'sto', 'wi', 'zel', 'mon'];
+export const VOCABULARY_SIZE = 4_000;
+
+export function vocabulary(): string[] {
+  const words = new Set<string>();
+  const random = seeded(7);
+  while (words.size < VOCABULARY_SIZE) {
+    const n = 2 + Math.floor(random() * 3);
+    let word = '';
+    for (let i = 0; i < n; i++) word += SYLLABLES[Math.floor(random() * SYLLABLES.length)];
+    words.add(word);
+  }
+  return [...words];
+}
+
+/** The word of rank `rank` (0 = most common) in the vocabulary. */
+export function wordOfRank(rank: number): string {
+  return vocabulary()[rank]!;
+}
+
+function zipfPicker(words: readonly string[], random: () => number): () => string {
+  // Inverse-CDF of a 1/rank distribution over the vocabulary.
+  const weights = words.map((_, i) => 1 / (i + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cdf: number[] = [];
+  let sum = 0;
+  for (const w of weights) cdf.push((sum += w / total));
+  return () => {
+    const r = random();
+    let lo = 0;
+    let hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < r) lo = mid + 1;
+      else hi = mid;
+    }
+    return words[lo]!;
+  };
+}
+
+/** Creates (or extends) a migrated database with `count` articles of about `words` words each. */
+export function seedArticles(path: string, count: number, options: { words?: number; seed?: number } = {}): void {
+  const db = new Database(path);
+  try {
+    migrate(db);
+    const random = seeded(options.seed ?? 42);
+    const pick = zipfPicker(vocabulary(), random);
+    const wordsPer = options.words ?? 300;
+    const insert = db.prepare('INSERT INTO articles (title, content, created, updated) VALUES (?, ?, ?, ?)');
+    const start = Date.UTC(2024, 0, 1);
+    db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        const title = Array.from({ length: 3 + Math.floor(random() * 5) }, pick).join(' ');
+        const paragraphs = Array.from({ length: 3 }, () => Array.from({ length: Math.round(wordsPer / 3) }, pick).join(' ') + '.');
+        const created = new Date(start + i * 3_600_000).toISOString();
+        insert.run(title, paragraphs.join('\n\n'), created, created);
+      }
+    })();
+  } finally {
+    db.close();
+  }
+}

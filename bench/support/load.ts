@@ -1,0 +1,50 @@
+import autocannon from 'autocannon';
+import { summarize, type Summary } from './stats.js';
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly connections: number;
+  readonly durationS: number;
+}
+
+export interface LoadResult {
+  /** Successful (2xx) responses per second. */
+  readonly rps: number;
+  /** Per-request latency in ms, measured by autocannon with hrtime (not its integer-ms histogram). */
+  readonly latency: Summary;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+/**
+ * Drives one URL with autocannon for a fixed time. Latencies come from each
+ * response's own hrtime duration, so sub-millisecond differences survive.
+ */
+export async function load(options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let finish!: (result: autocannon.Result) => void;
+  let fail!: (err: Error) => void;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const instance = autocannon(
+    { url: options.url, connections: options.connections, duration: options.durationS, headers: { ...options.headers } },
+    (err, result) => (err ? fail(err) : finish(result)),
+  );
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    if (statusCode >= 200 && statusCode < 300) {
+      ok++;
+      latencies.push(responseTime);
+    }
+  });
+  const result = await done;
+  return {
+    rps: ok / result.duration,
+    latency: summarize(latencies),
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}

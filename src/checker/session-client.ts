@@ -1,0 +1,146 @@
+/**
+ * One user's browser as the checker drives it: a cookie jar (the `ryw` token
+ * and the CSRF cookie), manual redirects, and what each answer says about how
+ * it was served. Only ever talks to the cluster's own 127.0.0.1 addresses.
+ */
+
+/** Longest any single request may take before it counts as failed (and the run goes on). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface Answer {
+  readonly status: number | null;
+  readonly error?: string;
+  readonly headers: Headers | null;
+  readonly body: string;
+  readonly sentAt: number;
+  readonly doneAt: number;
+  readonly decision: string | null;
+  readonly waitMs: number | null;
+  readonly hops: readonly string[];
+  readonly stale: boolean;
+}
+
+const RYW_TIMING = /(?:^|,\s*)ryw;desc=("?)([a-z]+)\1;dur=(\d+(?:\.\d+)?)/;
+const EDGE_TIMING = /(?:^|,\s*)edge;desc="([^"]*)"/;
+
+export class SessionClient {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(
+    /** Milliseconds since the run started: every time in the history is on this clock. */
+    private readonly clock: () => number,
+    private readonly timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ) {}
+
+  get(url: string): Promise<Answer> {
+    return this.request(url, { method: 'GET' });
+  }
+
+  postForm(url: string, fields: Record<string, string>): Promise<Answer> {
+    return this.request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+
+  private async request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size > 0) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    const sentAt = this.clock();
+    try {
+      const res = await fetch(url, {
+        method: init.method,
+        headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.timeoutMs),
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
+      const body = await res.text();
+      const doneAt = this.clock();
+      for (const cookie of res.headers.getSetCookie()) this.store(cookie);
+      const timing = res.headers.get('server-timing') ?? '';
+      const ryw = RYW_TIMING.exec(timing);
+      return {
+        status: res.status,
+        headers: res.headers,
+        body,
+        sentAt,
+        doneAt,
+        decision: ryw?.[2] ?? null,
+        waitMs: ryw ? Number(ryw[3]) : null,
+        hops: (EDGE_TIMING.exec(timing)?.[1] ?? '').split('>').filter(Boolean).map((h) => h.split(':')[0]!),
+        stale: /<body[^>]*\bdata-ryw="stale"/.test(body),
+      };
+    } catch (err) {
+      return {
+        status: null,
+        error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        headers: null,
+        body: '',
+        sentAt,
+        doneAt: this.clock(),
+        decision: null,
+        waitMs: null,
+        hops: [],
+        stale: false,
+      };
+    }
+  }
+
+  private store(setCookie: string): void {
+    const [pair, ...attributes] = setCookie.split(';');
+    const eq = pair!.indexOf('=');
+    if (eq <= 0) return;
+    const name = pair!.slice(0, eq).trim();
+    const value = pair!.slice(eq + 1).trim();
+    const expired = attributes.some((a) => {
+      const [k, v = ''] = a.trim().split('=');
+      const key = k!.toLowerCase();
+      return (key === 'max-age' && Number(v) <= 0) || (key === 'expires' && Date.parse(v) <= Date.now());
+    });
+    if (expired || value === '') this.cookies.delete(name);
+    else this.cookies.set(name, value);
+  }
+}
+
+/** The hidden inputs of the app's form (`_csrf`, the draft id, …), sent back as a browser would. */
+export function hiddenFields(body: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [input] of body.matchAll(/<input\b[^>]*>/g)) {
+    if (!/\btype="hidden"/.test(input)) continue;
+    const name = /\bname="([^"]*)"/.exec(input)?.[1];
+    const value = /\bvalue="([^"]*)"/.exec(input)?.[1];
+    if (name !== undefined && value !== undefined) fields[name] = unescapeHtml(value);
+  }
+  return fields;
+}
+
+/** The article ids the home page lists, in order (only its article list, not the navigation). */
+export function listedArticleIds(body: string): number[] {
+  const list = /<ol class="articles">([\s\S]*?)<\/ol>/.exec(body)?.[1] ?? '';
+  return [...list.matchAll(/href="\/articles\/(\d+)"/g)].map((m) => Number(m[1]));
+}
+
+/** The title an article page shows in its `<article><h1>`, unescaped; null when there is none. */
+export function articleTitle(body: string): string | null {
+  const raw = /<article>\s*<h1>([\s\S]*?)<\/h1>/.exec(body)?.[1];
+  return raw === undefined ? null : unescapeHtml(raw);
+}
+
+/** The id in a `Location: /articles/<id>`; null for anything else. */
+export function articleIdFromLocation(location: string | null): number | null {
+  if (!location) return null;
+  const match = /^\/articles\/(\d+)$/.exec(new URL(location, 'http://x').pathname);
+  return match ? Number(match[1]) : null;
+}
+
+function unescapeHtml(text: string): string {
+  return text
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&#39;', "'")
+    .replaceAll('&#039;', "'")
+    .replaceAll('&amp;', '&');
+}
