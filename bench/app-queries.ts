@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seededRandom } from '../src/checker/random.js';
 import { SqliteArticleStore, toFtsQuery } from '../src/sqlite/article-store.js';
 import { SqliteDatabase } from '../src/sqlite/database.js';
 import { seedArticles, wordOfRank } from './support/articles.js';
-import { seeded, summarize, type Summary } from './support/stats.js';
+import { summarize, type Summary } from './support/stats.js';
 import type { BenchMode } from './types.js';
 
 /**
@@ -42,7 +43,7 @@ export async function benchAppQueries(mode: BenchMode): Promise<AppQueriesResult
     mode.log(`app: seeded ${articles} articles in ${Math.round(performance.now() - started)} ms`);
     const database = new SqliteDatabase(path, { readonly: true });
     const store = new SqliteArticleStore(database);
-    const random = seeded(1);
+    const random = seededRandom(1);
     const time = (work: () => unknown): Summary => {
       for (let i = 0; i < Math.min(100, iterations); i++) work(); // warm the statement and page cache
       const samples: number[] = [];

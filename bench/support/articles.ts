@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
+import { seededRandom } from '../../src/checker/random.js';
 import { migrate } from '../../src/sqlite/migrations.js';
-import { seeded } from './stats.js';
 
 /**
  * Made-up but shaped-like-text articles: words from a fixed vocabulary drawn
@@ -13,7 +13,7 @@ export const VOCABULARY_SIZE = 4_000;
 
 export function vocabulary(): string[] {
   const words = new Set<string>();
-  const random = seeded(7);
+  const random = seededRandom(7);
   while (words.size < VOCABULARY_SIZE) {
     const n = 2 + Math.floor(random() * 3);
     let word = '';
@@ -53,7 +53,7 @@ export function seedArticles(path: string, count: number, options: { words?: num
   const db = new Database(path);
   try {
     migrate(db);
-    const random = seeded(options.seed ?? 42);
+    const random = seededRandom(options.seed ?? 42);
     const pick = zipfPicker(vocabulary(), random);
     const wordsPer = options.words ?? 300;
     const insert = db.prepare('INSERT INTO articles (title, content, created, updated) VALUES (?, ?, ?, ?)');

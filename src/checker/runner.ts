@@ -2,6 +2,7 @@ import { HOME_PAGE_SIZE } from '../article.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import { HISTORY_VERSION, HistoryWriter, type HistoryEntry, type OpKind, type OpRecord } from './history.js';
+import { seededRandom } from './random.js';
 import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds, SessionClient, type Answer } from './session-client.js';
 
 /** How the nemesis treats the replicas' replication links during a run. */
@@ -216,18 +217,6 @@ function opFields(session: string, region: string, kind: OpKind, method: 'GET' |
     waitMs: answer.waitMs,
     hops: answer.hops,
     stale: answer.stale,
-  };
-}
-
-/** mulberry32: a small seeded generator, so a run's choices can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

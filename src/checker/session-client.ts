@@ -32,8 +32,8 @@ export class SessionClient {
     private readonly timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
   ) {}
 
-  get(url: string): Promise<Answer> {
-    return this.request(url, { method: 'GET' });
+  get(url: string, headers: Record<string, string> = {}): Promise<Answer> {
+    return this.request(url, { method: 'GET', headers });
   }
 
   postForm(url: string, fields: Record<string, string>): Promise<Answer> {
@@ -42,6 +42,10 @@ export class SessionClient {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(fields).toString(),
     });
+  }
+
+  hasCookie(name: string): boolean {
+    return this.cookies.has(name);
   }
 
   private async request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {

@@ -101,3 +101,29 @@ export function parsePosFile(content: string): ReplicationPosition | null {
   const match = /^([0-9a-f]{16})\/([0-9a-f]{16})\n?$/.exec(content);
   return match ? { txid: BigInt(`0x${match[1]!}`), checksum: match[2]! } : null;
 }
+
+/** LiteFS's `.lag` file (milliseconds behind the primary) → ms; anything else → null. */
+export function parseLagFile(content: string): number | null {
+  const ms = Number.parseInt(content, 10);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * The environment a node's app gets, the contract of src/config.ts: the
+ * cluster's shared variables, then this node's port, database and identity.
+ */
+export function nodeAppEnv(
+  node: { readonly region: string; readonly instance: string; readonly litefsApiUrl: string },
+  appPort: number,
+  databaseDir: string,
+  baseEnv: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return {
+    ...baseEnv,
+    PORT: String(appPort),
+    DATABASE_URL: `file:${databaseDir}/${DATABASE_NAME}`,
+    FLY_REGION: node.region,
+    FLY_MACHINE_ID: node.instance,
+    LITEFS_API: node.litefsApiUrl,
+  };
+}

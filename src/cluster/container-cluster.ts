@@ -15,21 +15,13 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
-import { startEdge, type Edge } from '../edge/edge-router.js';
-import { basicStatus, type EdgeStatus } from '../edge/status.js';
+import type { Edge } from '../edge/edge-router.js';
+import type { EdgeStatus } from '../edge/status.js';
 import { isAlive } from './child-process.js';
-import {
-  DEFAULT_REGIONS,
-  describeFault,
-  NO_FAULT,
-  type Cluster,
-  type EnvOverrides,
-  type Fault,
-  type ReplicationPosition,
-} from './cluster.js';
+import { DEFAULT_REGIONS, type Cluster, type EnvOverrides } from './cluster.js';
+import { clusterFacade, proxyName, validateRegions, waitFor } from './cluster-facade.js';
 import { CLUSTER_LABEL, ContainerNode, OWNER_HOST_LABEL, OWNER_PID_LABEL } from './container-node.js';
 import { freePort } from './ports.js';
-import { applyToxics, validateRegions } from './process-cluster.js';
 import { ToxiproxyClient } from './toxiproxy.js';
 
 /** What `npm run setup:docker` builds from the project's Dockerfile. */
@@ -38,6 +30,8 @@ export const DEFAULT_APP_IMAGE = 'litefs-ryw:test';
 export const DEFAULT_TOXIPROXY_IMAGE = 'local/toxiproxy:2.12.0';
 /** How long a Toxiproxy container gets to answer its API. */
 const TOXIPROXY_START_TIMEOUT_MS = 15_000;
+/** Between rounds of `waitForSync`: each round is a `docker exec` per node. */
+const SYNC_POLL_MS = 20;
 
 export interface ContainerClusterOptions {
   /** The first region is the primary's. */
@@ -152,96 +146,29 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
     await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
     for (const node of replicas) log(`${node.instance} replica: app ${node.appUrl}, container ${node.containerName}`);
 
-    const faults = new Map<string, Fault>(regions.map((r) => [r, NO_FAULT]));
-    const nodeOf = (region: string): ContainerNode => {
-      const node = nodes.find((n) => n.region === region);
-      if (!node) throw new Error(`no node in region ${region} (regions: ${regions.join(', ')})`);
-      return node;
-    };
-    const applyFault = async (region: string, change: Partial<Fault>): Promise<void> => {
-      const toxiproxy = toxiproxies.get(region);
-      if (!toxiproxy) {
-        nodeOf(region); // names the regions when it does not exist
-        throw new Error(`${region} is the primary's region: faults apply to replicas' links`);
-      }
-      const before = faults.get(region) ?? NO_FAULT;
-      const next = { ...before, ...change };
-      await applyToxics(toxiproxy, proxyName(region), before, next);
-      faults.set(region, next);
-    };
-
-    const basePort = options.basePort ?? 0;
-    const edgeNodes = () => nodes.map((n) => ({ instance: n.instance, region: n.region, url: n.appUrl }));
-    let mainUrl = '';
-    let edgeUrls: Record<string, string> = {};
-    const status = async (): Promise<EdgeStatus> => {
-      const basic = await basicStatus(edgeNodes(), primaryRegion, mainUrl, edgeUrls);
-      return {
-        ...basic,
-        nodes: await Promise.all(
-          basic.nodes.map(async (s, i) => ({
-            ...s,
-            lagMs: nodes[i]!.isPrimary ? null : await nodes[i]!.lagMs(),
-            injected: describeFault(faults.get(s.region) ?? NO_FAULT),
-          })),
-        ),
-      };
-    };
-
-    const cluster: ContainerCluster = {
-      id,
+    const { startEdge, ...facade } = clusterFacade({
       regions,
-      primaryRegion,
+      nodes,
+      toxiproxyOf: (region) => toxiproxies.get(region),
+      statusPositions: false,
+      syncPollMs: SYNC_POLL_MS,
+    });
+    const cluster: ContainerCluster = {
+      ...facade,
+      id,
       nodes,
       toxiproxyApis: Object.fromEntries([...toxiproxies].map(([region, client]) => [region, client.apiUrl])),
       logDir,
-      edgeUrl(region?: string) {
-        if (region === undefined) return mainUrl;
-        const url = edgeUrls[region];
-        if (!url) throw new Error(`no edge port for region ${region}`);
-        return url;
-      },
-      appUrl: (region) => nodeOf(region).appUrl,
-      node: (region) => nodeOf(region),
-      lag: (region, ms, jitterMs = 0) => applyFault(region, { latencyMs: ms, jitterMs }),
-      bandwidth: (region, kbps) => applyFault(region, { bandwidthKBps: kbps }),
-      cut: (region) => applyFault(region, { cut: true }),
-      async heal(region?: string) {
-        const targets = region === undefined ? replicaRegions : [region];
-        for (const r of targets) await applyFault(r, NO_FAULT);
-      },
-      faults: () => Object.fromEntries(faults),
-      async waitForSync(timeoutMs: number): Promise<ReplicationPosition> {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          // Each read is a `docker exec`: all at once, so one round stays short.
-          const [target, ...positions] = await Promise.all([primary!.position(), ...replicas.map((n) => n.position())]);
-          if (target && positions.every((p) => p?.txid === target.txid && p.checksum === target.checksum)) return target;
-          if (Date.now() > deadline) {
-            const seen = replicas.map((n, i) => `${n.region}=${positions[i]?.txid ?? 'none'}`).join(' ');
-            throw new Error(`replicas not in sync within ${timeoutMs} ms: primary=${target?.txid ?? 'none'} ${seen}`);
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      },
-      restartNode: (region, env) => nodeOf(region).restart(env ?? {}),
-      stopNode: (region) => nodeOf(region).halt(),
-      startNode: (region, env) => nodeOf(region).resume(env ?? options.nodeEnv?.[region]),
+      restartNode: (region, env) => facade.node(region).restart(env ?? {}),
+      stopNode: (region) => facade.node(region).halt(),
+      startNode: (region, env) => facade.node(region).resume(env ?? options.nodeEnv?.[region]),
       restartPrimaryWithFreshData: () => primary!.restart(options.nodeEnv?.[primaryRegion], true),
-      status,
       stop: stopAll,
     };
 
-    started.edge = await startEdge({
-      nodes: edgeNodes,
-      primaryRegion,
-      mainPort: basePort,
-      regionPorts: Object.fromEntries(regions.map((r, i) => [r, basePort === 0 ? 0 : basePort + 1 + i])),
-      status,
-    });
-    mainUrl = started.edge.mainUrl;
-    edgeUrls = { ...started.edge.regionUrls };
-    log(`edge ${mainUrl} (${regions.map((r) => `${r} ${edgeUrls[r]}`).join(', ')})`);
+    const edge = await startEdge(options.basePort ?? 0);
+    started.edge = edge;
+    log(`edge ${edge.mainUrl} (${regions.map((r) => `${r} ${edge.regionUrls[r]}`).join(', ')})`);
     return cluster;
   } catch (err) {
     await stopAll();
@@ -268,20 +195,4 @@ export async function removeAbandonedContainers(): Promise<string[]> {
     removed.push(info.Names[0]?.replace(/^\//, '') ?? info.Id.slice(0, 12));
   }
   return removed;
-}
-
-function proxyName(region: string): string {
-  return `litefs-${region}`;
-}
-
-async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what} not up within ${timeoutMs} ms: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }

@@ -2,6 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import {
   DATABASE_NAME,
+  nodeAppEnv,
+  parseLagFile,
   parsePosFile,
   type ClusterNode,
   type EnvOverrides,
@@ -95,14 +97,7 @@ export class ContainerNode implements ClusterNode {
 
   /** The environment the app gets at first start: the contract of src/config.ts. */
   env(): Record<string, string> {
-    return {
-      ...this.spec.baseEnv,
-      PORT: String(this.spec.appPort),
-      DATABASE_URL: `file:${CONTAINER_MOUNT_DIR}/${DATABASE_NAME}`,
-      FLY_REGION: this.region,
-      FLY_MACHINE_ID: this.instance,
-      LITEFS_API: this.litefsApiUrl,
-    };
+    return nodeAppEnv(this, this.spec.appPort, CONTAINER_MOUNT_DIR, this.spec.baseEnv);
   }
 
   /** Creates and starts the container; resolves once the app answers `/healthz`. */
@@ -187,8 +182,7 @@ export class ContainerNode implements ClusterNode {
 
   async lagMs(): Promise<number | null> {
     const content = await this.readFile(`${CONTAINER_MOUNT_DIR}/.lag`);
-    const ms = content === null ? NaN : Number.parseInt(content, 10);
-    return Number.isFinite(ms) ? ms : null;
+    return content === null ? null : parseLagFile(content);
   }
 
   /**

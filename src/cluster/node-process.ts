@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { spawnLogged, type Spawned } from './child-process.js';
 import {
   DATABASE_NAME,
+  nodeAppEnv,
+  parseLagFile,
   parsePosFile,
   type ClusterNode,
   type EnvOverrides,
@@ -81,14 +83,7 @@ export class ProcessNode implements ClusterNode {
 
   /** The environment the app gets: the contract of src/config.ts. */
   env(): Record<string, string> {
-    const env: Record<string, string> = {
-      ...this.spec.baseEnv,
-      PORT: String(this.spec.appPort),
-      DATABASE_URL: `file:${join(this.mountDir, DATABASE_NAME)}`,
-      FLY_REGION: this.region,
-      FLY_MACHINE_ID: this.instance,
-      LITEFS_API: this.litefsApiUrl,
-    };
+    const env = nodeAppEnv(this, this.spec.appPort, this.mountDir, this.spec.baseEnv);
     for (const [name, value] of Object.entries(this.overrides)) {
       if (value === undefined) delete env[name];
       else env[name] = value;
@@ -165,8 +160,7 @@ export class ProcessNode implements ClusterNode {
 
   async lagMs(): Promise<number | null> {
     const content = await readFile(join(this.mountDir, '.lag'), 'utf8').catch(() => null);
-    const ms = content === null ? NaN : Number.parseInt(content, 10);
-    return Number.isFinite(ms) ? ms : null;
+    return content === null ? null : parseLagFile(content);
   }
 
   async waitForPosition(txid: bigint, timeoutMs: number): Promise<ReplicationPosition> {

@@ -1,20 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { startEdge, type Edge } from '../edge/edge-router.js';
-import { basicStatus, type EdgeStatus } from '../edge/status.js';
+import type { Edge } from '../edge/edge-router.js';
+import type { EdgeStatus } from '../edge/status.js';
 import { isAlive, spawnLogged, type Spawned } from './child-process.js';
-import {
-  DEFAULT_BASE_PORT,
-  DEFAULT_CLUSTER_DIR,
-  DEFAULT_REGIONS,
-  describeFault,
-  NO_FAULT,
-  type Cluster,
-  type EnvOverrides,
-  type Fault,
-  type ReplicationPosition,
-} from './cluster.js';
+import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS, type Cluster, type EnvOverrides } from './cluster.js';
+import { clusterFacade, proxyName, validateRegions, waitFor } from './cluster-facade.js';
 import { createControlHandler } from './control-api.js';
 import { unmountAllUnder } from './mounts.js';
 import { ProcessNode } from './node-process.js';
@@ -30,7 +21,8 @@ export const DEFAULT_APP_COMMAND: readonly string[] = [
   'tsx',
   join(PROJECT_ROOT, 'src', 'main.ts'),
 ];
-const REGION_CODE = /^[a-z0-9]{2,12}$/;
+/** Between rounds of `waitForSync`: reading a `-pos` file is cheap. */
+const SYNC_POLL_MS = 10;
 
 export interface ProcessClusterOptions {
   /** The first region is the primary's. */
@@ -158,142 +150,49 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
     for (const node of replicas) log(`${node.instance} replica, app ${node.appUrl}`);
 
-    const faults = new Map<string, Fault>(regions.map((r) => [r, NO_FAULT]));
-    const basePort = options.basePort ?? DEFAULT_BASE_PORT;
-    const regionPorts = Object.fromEntries(regions.map((r, i) => [r, basePort === 0 ? 0 : basePort + 1 + i]));
-    const nodeOf = (region: string): ProcessNode => {
-      const node = nodes.find((n) => n.region === region);
-      if (!node) throw new Error(`no node in region ${region} (regions: ${regions.join(', ')})`);
-      return node;
-    };
-    const replicaOf = (region: string): ProcessNode => {
-      const node = nodeOf(region);
-      if (node.isPrimary) throw new Error(`${region} is the primary's region: faults apply to replicas' links`);
-      return node;
-    };
-    const applyFault = async (region: string, change: Partial<Fault>): Promise<void> => {
-      replicaOf(region);
-      const before = faults.get(region) ?? NO_FAULT;
-      const next = { ...before, ...change };
-      await applyToxics(toxiproxy, proxyName(region), before, next);
-      faults.set(region, next);
-    };
-
-    let edgeUrls: Record<string, string> = {};
-    let mainUrl = '';
-    const status = async (): Promise<EdgeStatus> => {
-      const basic = await basicStatus(nodes.map(edgeNodeOf), primaryRegion, mainUrl, edgeUrls);
-      const primaryPos = await primary!.position();
-      return {
-        ...basic,
-        nodes: await Promise.all(
-          basic.nodes.map(async (s, i) => {
-            const node = nodes[i]!;
-            const pos = await node.position();
-            const fault = faults.get(node.region) ?? NO_FAULT;
-            return {
-              ...s,
-              position: s.position ?? (pos ? pos.txid.toString(16).padStart(16, '0') : null),
-              behindTx: pos && primaryPos ? Math.max(0, Number(primaryPos.txid - pos.txid)) : s.behindTx,
-              lagMs: node.isPrimary ? null : await node.lagMs(),
-              injected: describeFault(fault),
-            };
-          }),
-        ),
-      };
-    };
-
-    const cluster: ProcessCluster = {
+    const { startEdge, ...facade } = clusterFacade({
       regions,
-      primaryRegion,
+      nodes,
+      toxiproxyOf: () => toxiproxy,
+      statusPositions: true,
+      syncPollMs: SYNC_POLL_MS,
+    });
+    const cluster: ProcessCluster = {
+      ...facade,
       dir,
       toxiproxyApi,
       nodes,
       get controlUrl() {
-        return `${mainUrl}/_cluster/api`;
-      },
-      edgeUrl(region?: string) {
-        if (region === undefined) return mainUrl;
-        const url = edgeUrls[region];
-        if (!url) throw new Error(`no edge port for region ${region}`);
-        return url;
-      },
-      appUrl: (region) => nodeOf(region).appUrl,
-      node: (region) => nodeOf(region),
-      lag: (region, ms, jitterMs = 0) => applyFault(region, { latencyMs: ms, jitterMs }),
-      bandwidth: (region, kbps) => applyFault(region, { bandwidthKBps: kbps }),
-      cut: (region) => applyFault(region, { cut: true }),
-      async heal(region?: string) {
-        const targets = region === undefined ? regions.filter((r) => r !== primaryRegion) : [region];
-        for (const r of targets) await applyFault(r, NO_FAULT);
-      },
-      faults: () => Object.fromEntries(faults),
-      async waitForSync(timeoutMs: number): Promise<ReplicationPosition> {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const target = await primary!.position();
-          const positions = await Promise.all(replicas.map((n) => n.position()));
-          if (target && positions.every((p) => p?.txid === target.txid && p.checksum === target.checksum)) return target;
-          if (Date.now() > deadline) {
-            const seen = replicas.map((n, i) => `${n.region}=${positions[i]?.txid ?? 'none'}`).join(' ');
-            throw new Error(`replicas not in sync within ${timeoutMs} ms: primary=${target?.txid ?? 'none'} ${seen}`);
-          }
-          await new Promise((r) => setTimeout(r, 10));
-        }
+        return `${facade.edgeUrl()}/_cluster/api`;
       },
       async restartNode(region: string, env?: EnvOverrides) {
-        const node = nodeOf(region);
+        const node = facade.node(region);
         await node.stop();
         await node.start(env ?? {});
       },
-      stopNode: (region) => nodeOf(region).stop(),
-      startNode: (region, env) => nodeOf(region).start(env ?? options.nodeEnv?.[region]),
+      stopNode: (region) => facade.node(region).stop(),
+      startNode: (region, env) => facade.node(region).start(env ?? options.nodeEnv?.[region]),
       async restartPrimaryWithFreshData() {
         await primary!.stop();
         await primary!.wipeData();
         await primary!.start(options.nodeEnv?.[primaryRegion]);
       },
-      status,
       async stop() {
         await stopAll();
       },
     };
 
-    started.edge = await startEdge({
-      nodes: () => nodes.map(edgeNodeOf),
-      primaryRegion,
-      mainPort: basePort,
-      regionPorts,
-      status,
-      control: createControlHandler(cluster),
-    });
-    mainUrl = started.edge.mainUrl;
-    edgeUrls = { ...started.edge.regionUrls };
+    const edge = await startEdge(options.basePort ?? DEFAULT_BASE_PORT, createControlHandler(cluster));
+    started.edge = edge;
     controlUrl = cluster.controlUrl;
-    edgeMainUrl = mainUrl;
+    edgeMainUrl = edge.mainUrl;
     await saveState();
-    log(`edge ${mainUrl} (${regions.map((r) => `${r} ${edgeUrls[r]}`).join(', ')})`);
+    log(`edge ${edge.mainUrl} (${regions.map((r) => `${r} ${edge.regionUrls[r]}`).join(', ')})`);
     return cluster;
   } catch (err) {
     await stopAll();
     throw err;
   }
-}
-
-function edgeNodeOf(node: ProcessNode): { instance: string; region: string; url: string } {
-  return { instance: node.instance, region: node.region, url: node.appUrl };
-}
-
-function proxyName(region: string): string {
-  return `litefs-${region}`;
-}
-
-export function validateRegions(regions: readonly string[]): void {
-  if (regions.length === 0) throw new Error('--regions: give at least one region');
-  for (const r of regions) {
-    if (!REGION_CODE.test(r)) throw new Error(`--regions: "${r}" is not a region code (2 to 12 lowercase letters or digits)`);
-  }
-  if (new Set(regions).size !== regions.length) throw new Error('--regions: a region is listed twice');
 }
 
 /**
@@ -325,59 +224,5 @@ async function cleanDir(dir: string, tools: ClusterTools, log: (line: string) =>
 
 /** Marks a directory as a cluster's own, safe to wipe on the next start. */
 const DIR_MARKER = '.litefs-cluster';
-
-/**
- * Brings a replica link's toxics from `before` to `next`. A heal from a cut
- * also resets the link's connections: LiteFS has no read deadline on its
- * stream, so it would otherwise keep waiting on a connection the partition
- * left half-dead.
- */
-export async function applyToxics(toxiproxy: ToxiproxyClient, proxy: string, before: Fault, next: Fault): Promise<void> {
-  if (next.latencyMs > 0) {
-    await toxiproxy.upsertToxic(proxy, {
-      name: 'lag',
-      type: 'latency',
-      stream: 'downstream',
-      attributes: { latency: next.latencyMs, jitter: next.jitterMs },
-    });
-  } else {
-    await toxiproxy.removeToxic(proxy, 'lag');
-  }
-  if (next.bandwidthKBps !== null) {
-    await toxiproxy.upsertToxic(proxy, {
-      name: 'bandwidth',
-      type: 'bandwidth',
-      stream: 'downstream',
-      attributes: { rate: next.bandwidthKBps },
-    });
-  } else {
-    await toxiproxy.removeToxic(proxy, 'bandwidth');
-  }
-  if (next.cut) {
-    // timeout 0: data is dropped and the connection is held open, as in a partition.
-    for (const stream of ['downstream', 'upstream'] as const) {
-      await toxiproxy.upsertToxic(proxy, { name: `cut-${stream}`, type: 'timeout', stream, attributes: { timeout: 0 } });
-    }
-  } else {
-    await toxiproxy.removeToxic(proxy, 'cut-downstream');
-    await toxiproxy.removeToxic(proxy, 'cut-upstream');
-    if (before.cut) {
-      await toxiproxy.setEnabled(proxy, false);
-      await toxiproxy.setEnabled(proxy, true);
-    }
-  }
-}
-
-async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what} not up within ${timeoutMs} ms: ${String(err)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 export { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS };

@@ -2,8 +2,11 @@
  * A user's browser, reduced to what the scenarios need: one cookie jar for
  * 127.0.0.1 (browsers do not separate cookies by port, so the per-region edge
  * ports share it, as they would for a real user), manual redirects, timings,
- * and the app's forms with their CSRF token.
+ * and the app's forms with their CSRF token. The HTTP side is the checker's
+ * SessionClient; this adds a wall-clock duration per request, throws where a
+ * request fails outright, and posts articles the way a person does.
  */
+import { SessionClient, type Answer } from '../../src/checker/session-client.js';
 
 export interface Page {
   readonly status: number;
@@ -20,18 +23,14 @@ export interface Page {
 }
 
 export class Browser {
-  private readonly cookies = new Map<string, string>();
+  private readonly session = new SessionClient(() => performance.now());
 
   async get(url: string, headers: Record<string, string> = {}): Promise<Page> {
-    return this.request(url, { method: 'GET', headers });
+    return pageOf(url, await this.session.get(url, headers));
   }
 
   async postForm(url: string, fields: Record<string, string>): Promise<Page> {
-    return this.request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    });
+    return pageOf(url, await this.session.postForm(url, fields));
   }
 
   /**
@@ -52,49 +51,20 @@ export class Browser {
   }
 
   hasCookie(name: string): boolean {
-    return this.cookies.has(name);
+    return this.session.hasCookie(name);
   }
+}
 
-  private async request(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Page> {
-    const started = performance.now();
-    const headers = new Headers(init.headers);
-    if (this.cookies.size > 0) {
-      headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    }
-    const res = await fetch(url, {
-      method: init.method,
-      headers,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(30_000),
-      ...(init.body !== undefined ? { body: init.body } : {}),
-    });
-    const body = await res.text();
-    const doneAt = performance.now();
-    for (const cookie of res.headers.getSetCookie()) this.store(cookie);
-    const timing = res.headers.get('server-timing') ?? '';
-    return {
-      status: res.status,
-      headers: res.headers,
-      body,
-      ms: doneAt - started,
-      decision: /(?:^|,\s*)ryw;desc=("?)([a-z]+)\1/.exec(timing)?.[2] ?? null,
-      hops: (/(?:^|,\s*)edge;desc="([^"]*)"/.exec(timing)?.[1] ?? '').split('>').filter(Boolean).map((h) => h.split(':')[0]!),
-      doneAt,
-    };
-  }
-
-  private store(setCookie: string): void {
-    const [pair, ...attributes] = setCookie.split(';');
-    const eq = pair!.indexOf('=');
-    if (eq <= 0) return;
-    const name = pair!.slice(0, eq).trim();
-    const value = pair!.slice(eq + 1).trim();
-    const expired = attributes.some((a) => {
-      const [k, v = ''] = a.trim().split('=');
-      const key = k!.toLowerCase();
-      return (key === 'max-age' && Number(v) <= 0) || (key === 'expires' && Date.parse(v) <= Date.now());
-    });
-    if (expired || value === '') this.cookies.delete(name);
-    else this.cookies.set(name, value);
-  }
+/** A scenario has no use for a request that got no answer at all: it fails there. */
+function pageOf(url: string, answer: Answer): Page {
+  if (answer.status === null || answer.headers === null) throw new Error(`${url}: ${answer.error ?? 'no answer'}`);
+  return {
+    status: answer.status,
+    headers: answer.headers,
+    body: answer.body,
+    ms: answer.doneAt - answer.sentAt,
+    decision: answer.decision,
+    hops: answer.hops,
+    doneAt: answer.doneAt,
+  };
 }

@@ -3,22 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH } from '../../src/article.js';
 import { MIGRATIONS } from '../../src/sqlite/migrations.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
+import { openForm, submitForm, type App, type Form } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
 
-type App = Parameters<typeof request>[0];
-
-async function openForm(app: App) {
-  const res = await request(app).get('/new').expect(200);
-  const token = /name="_csrf" value="([^"]+)"/.exec(res.text)![1]!;
-  const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
-  return { token, cookie };
-}
-
-async function publish(app: App, fields: { title: string; content: string }, form?: { token: string; cookie: string }) {
-  const { token, cookie } = form ?? (await openForm(app));
-  return request(app).post('/new').set('Cookie', cookie).type('form').send({ ...fields, _csrf: token });
+async function publish(app: App, fields: { title: string; content: string }, form?: Form) {
+  return submitForm(app, form ?? (await openForm(app)), fields);
 }
 
 function expectStatus<T extends { status: number; text: string }>(res: T, status: number): T {
@@ -119,7 +110,7 @@ describe('CSRF', () => {
     const { app } = fs.app();
     const one = await openForm(app);
     const two = await openForm(app);
-    expectStatus(await publish(app, { title: 'x', content: 'y' }, { token: one.token, cookie: two.cookie }), 403);
+    expectStatus(await publish(app, { title: 'x', content: 'y' }, { ...one, cookie: two.cookie }), 403);
   });
 
   it('accepts a form rendered by a replica when it is replayed to the primary', async () => {

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
+import { openForm, submitForm } from '../support/forms.js';
 
 /**
  * On a LiteFS replica, LiteFS holds the database's write lock while a
@@ -66,17 +67,10 @@ describe('a locked database', () => {
   it('on the primary, answers 503 with Retry-After and keeps the author’s text', async () => {
     fs = new FakeLiteFS({ role: 'primary' });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
-    const form = await request(app).get('/new').expect(200);
-    const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
-    const cookie = (form.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
+    const form = await openForm(app);
     unlock = lockDatabase(fs.dbPath);
 
-    const res = await request(app)
-      .post('/new')
-      .set('Cookie', cookie)
-      .type('form')
-      .send({ title: 'Written while locked', content: 'Every word kept.', _csrf: token })
-      .expect(503);
+    const res = await submitForm(app, form, { title: 'Written while locked', content: 'Every word kept.' }).expect(503);
     expect(res.headers['retry-after']).toBeDefined();
     expect(res.text).toContain('value="Written while locked"');
     expect(res.text).toContain('Every word kept.</textarea>');

@@ -9,37 +9,13 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DRAFT_ID_PATTERN } from '../../src/article.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
+import { formOf, openForm, submitForm, type App, type Form } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
 
-type App = Parameters<typeof request>[0];
-
-interface Form {
-  token: string;
-  cookie: string;
-  draft: string;
-}
-
-function formOf(text: string, cookie: string): Form {
-  const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
-  const draft = /name="_draft" value="([^"]+)"/.exec(text)?.[1];
-  if (!token || !draft) throw new Error(`no form in: ${text.slice(0, 300)}`);
-  return { token, cookie, draft };
-}
-
-async function openForm(app: App): Promise<Form> {
-  const res = await request(app).get('/new').expect(200);
-  const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
-  return formOf(res.text, cookie);
-}
-
 function publish(app: App, form: Form, fields: { title: string; content: string; _draft?: string }) {
-  return request(app)
-    .post('/new')
-    .set('Cookie', form.cookie)
-    .type('form')
-    .send({ _draft: form.draft, ...fields, _csrf: form.token });
+  return submitForm(app, form, { _draft: form.draft, ...fields });
 }
 
 function countArticles(fake: FakeLiteFS): number {
@@ -145,12 +121,7 @@ describe('without a usable draft id', () => {
     const { app } = fs.app();
     const form = await openForm(app);
     const fields = { ...article, _draft: draft ?? '' };
-    const send = () =>
-      request(app)
-        .post('/new')
-        .set('Cookie', form.cookie)
-        .type('form')
-        .send(draft === undefined ? { ...article, _csrf: form.token } : { ...fields, _csrf: form.token });
+    const send = () => submitForm(app, form, draft === undefined ? article : fields);
     const one = await send().expect(303);
     const two = await send().expect(303);
     expect(one.headers.location).not.toBe(two.headers.location);
