@@ -113,7 +113,8 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
   if (node.role === 'primary') {
     // A primary is never behind its own writes: a token ahead of it was issued
     // by an older lineage (restore, failover) and would never be met.
-    return reached(node.position, request.token.position) ? met : { kind: 'serve', timing: 'dropped' };
+    // A primary that cannot read its position cannot tell either: keep the token.
+    return node.position === null || reached(node.position, request.token.position) ? met : { kind: 'serve', timing: 'dropped' };
   }
 
   if (reached(node.position, request.token.position)) return met;

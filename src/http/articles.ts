@@ -10,6 +10,7 @@ import {
   type ArticleStore,
 } from '../article.js';
 import { AppError, isAppError } from '../error.js';
+import { cookieOptions } from './cookies.js';
 import type { createCsrf } from './csrf.js';
 import { UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
 import type { Render } from './views.js';
@@ -64,7 +65,7 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
         // A form shown again keeps its draft id: it is still the same draft.
         draftId: form.draftId ?? newDraftId(),
         errors: form.errors ?? {},
-        csrfToken: csrf.generateCsrfToken(req, res),
+        csrfToken: csrf.generateCsrfToken(req, res, { cookieOptions: cookieOptions(req) }),
       },
       status,
     );

@@ -18,6 +18,7 @@ export function createCsrf(secrets: readonly string[]) {
     // CSRF cookie alone, with SameSite=Lax as the first line of defence.
     getSessionIdentifier: () => '',
     cookieName: CSRF_COOKIE,
+    // Secure is decided per request (https or not) where the token is made: see articles.ts.
     cookieOptions: { sameSite: 'lax', path: '/', httpOnly: true, secure: false },
     getCsrfTokenFromRequest: (req: Request) => {
       const field: unknown = (req.body as Record<string, unknown> | undefined)?.[CSRF_FIELD];

@@ -14,7 +14,8 @@ import {
 } from '../consistency.js';
 import { AppError, isAppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
-import { checkPayload, signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
+import { cookieOptions } from './cookies.js';
+import { signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
 
 export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
 /** What a client is told to wait before retrying a 503. */
@@ -73,7 +74,7 @@ interface CarriedTokens {
  * token, as `decide()` says. Every response gets `Server-Timing: ryw;desc=…`.
  *
  * @example
- * app.use(cookieParser(secrets));
+ * app.use(cookieParser());
  * app.use(readYourWrites({ node, secrets, waitMs: 500, fallback: 'replay', ttlSeconds: 300 }));
  */
 export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
@@ -85,22 +86,27 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
   return async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
     const locals: ConsistencyLocals = { timing: 'none', waitedMs: 0, stale: false };
     res.locals.consistency = locals;
+    if (options.exempt?.(req)) {
+      res.setHeader('Server-Timing', 'ryw;desc=none;dur=0');
+      return next();
+    }
+
     let issue = false;
     onHeaders(res, () => {
-      if (issue && res.statusCode < 500) {
+      // Only a write that succeeded moved the position the reader must see.
+      if (issue && res.statusCode < 400) {
         const position = node.committedPosition();
         if (position !== null) {
-          const payload = tokenPayload(position, now());
-          res.cookie(TOKEN_COOKIE, payload, { ...cookieOptions(req), maxAge: ttlSeconds * 1000, signed: true });
-          res.setHeader(TOKEN_HEADER, signToken(payload, secrets));
+          const token = signToken(tokenPayload(position, now()), secrets);
+          // The cookie carries cookie-parser's signed form, exactly the header's value.
+          res.cookie(TOKEN_COOKIE, token, { ...cookieOptions(req), maxAge: ttlSeconds * 1000 });
+          res.setHeader(TOKEN_HEADER, token);
           locals.timing = 'issued';
         }
       }
       res.setHeader('Server-Timing', `ryw;desc=${locals.timing};dur=${Math.round(locals.waitedMs)}`);
       observer?.decided(locals.timing, locals.waitedMs);
     });
-
-    if (options.exempt?.(req)) return next();
 
     const region = req.query.region;
     if (region !== undefined && (typeof region !== 'string' || !REGION_PATTERN.test(region))) {
@@ -168,14 +174,15 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
 
 const noTokens: CarriedTokens = { token: null, rejected: null, cookieRejected: false };
 
-/** The tokens a request carries, cookie and header; the higher valid one wins. */
+/**
+ * The tokens a request carries, cookie and header; the higher valid one wins.
+ * Both are checked the same way, size first, so an oversized cookie costs no
+ * HMAC and counts as oversized.
+ */
 function readTokens(req: Request, secrets: readonly string[], now: number, ttlSeconds: number): CarriedTokens {
   const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
-  const signedValue: unknown = req.signedCookies?.[TOKEN_COOKIE];
-  const unsignedValue: unknown = req.cookies?.[TOKEN_COOKIE];
-  if (typeof signedValue === 'string') checks.push({ check: checkPayload(signedValue, now, ttlSeconds), fromCookie: true });
-  else if (signedValue === false) checks.push({ check: { ok: false, reason: 'forged' }, fromCookie: true });
-  else if (typeof unsignedValue === 'string') checks.push({ check: verifyToken(unsignedValue, secrets, now, ttlSeconds), fromCookie: true });
+  const cookie: unknown = req.cookies?.[TOKEN_COOKIE];
+  if (typeof cookie === 'string') checks.push({ check: verifyToken(cookie, secrets, now, ttlSeconds), fromCookie: true });
   const header = req.get(TOKEN_HEADER);
   if (header !== undefined) checks.push({ check: verifyToken(header, secrets, now, ttlSeconds), fromCookie: false });
 
@@ -191,14 +198,6 @@ function readTokens(req: Request, secrets: readonly string[], now: number, ttlSe
     }
   }
   return { token, rejected, cookieRejected };
-}
-
-function isHttps(req: Request): boolean {
-  return req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
-}
-
-function cookieOptions(req: Request) {
-  return { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: isHttps(req) };
 }
 
 const REPLAY_REASONS = {

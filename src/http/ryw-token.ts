@@ -30,7 +30,7 @@ export function signToken(payload: string, secrets: readonly string[]): string {
   return `s:${sign(payload, secrets[0]!)}`;
 }
 
-/** Checks a payload whose signature was already verified (cookie-parser's signed cookies). */
+/** Checks a payload whose signature was already verified. */
 export function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCheck {
   if (payload.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
   const match = PAYLOAD.exec(payload);

@@ -3,16 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleStore } from '../../src/article.js';
 import { signToken, tokenPayload } from '../../src/http/ryw-token.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
+import { openForm, submitForm } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
-
-async function csrfForm(app: Parameters<typeof request>[0]) {
-  const res = await request(app).get('/new').expect(200);
-  const token = /name="_csrf" value="([^"]+)"/.exec(res.text)![1]!;
-  const cookie = res.headers['set-cookie']![0]!.split(';')[0]!;
-  return { token, cookie };
-}
 
 function setCookie(headers: Record<string, unknown>, name: string): string | undefined {
   const all = (headers['set-cookie'] as string[] | undefined) ?? [];
@@ -37,7 +31,7 @@ describe('tokens issued after a write on the primary', () => {
   it('sets the signed ryw cookie and the RYW-Token header to the position after the commit', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 41n });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, ttlSeconds: 120, wrapStore: committing(fs) });
-    const form = await csrfForm(app);
+    const form = await openForm(app);
     const res = await request(app)
       .post('/new')
       .set('Cookie', form.cookie)
@@ -61,8 +55,22 @@ describe('tokens issued after a write on the primary', () => {
   it('marks the cookie Secure behind an https proxy', async () => {
     fs = new FakeLiteFS({ role: 'primary' });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
-    const res = await request(app).post('/new').set('X-Forwarded-Proto', 'https').expect(403);
+    const form = await openForm(app);
+    const res = await submitForm(app, form, { title: 'Over https', content: 'yes' }).set('X-Forwarded-Proto', 'https').expect(303);
     expect(setCookie(res.headers, 'ryw')).toMatch(/; Secure/);
+  });
+
+  it.each([
+    ['a refused form (CSRF)', { title: 'x', content: 'y', _csrf: 'not-the-token' }, 403],
+    ['an invalid article', { title: '', content: 'y' }, 400],
+  ])('issues nothing after %s: nothing was written', async (_name, fields, status) => {
+    fs = new FakeLiteFS({ role: 'primary' });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+    const form = await openForm(app);
+    const res = await request(app).post('/new').set('Cookie', form.cookie).type('form').send({ _csrf: form.token, ...fields }).expect(status);
+    expect(setCookie(res.headers, 'ryw')).toBeUndefined();
+    expect(res.headers['ryw-token']).toBeUndefined();
+    expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
   });
 
   it('issues nothing on reads, standalone, or for health, metrics and static files', async () => {
@@ -77,7 +85,7 @@ describe('tokens issued after a write on the primary', () => {
     fs.close();
     fs = new FakeLiteFS({ role: 'standalone' });
     const standalone = fs.app().app;
-    const form = await csrfForm(standalone);
+    const form = await openForm(standalone);
     const res = await request(standalone).post('/new').set('Cookie', form.cookie).type('form').send({ title: 'a', content: 'b', _csrf: form.token }).expect(303);
     expect(setCookie(res.headers, 'ryw')).toBeUndefined();
     expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
@@ -206,6 +214,15 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
     expect(serverTiming(res.headers['server-timing'])).toEqual({ desc: 'dropped', dur: 0 });
   });
 
+  it('an oversized cookie is counted as oversized, not forged', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 10n });
+    const { app } = fs.app();
+    await request(app).get('/').set('Cookie', tokenCookie(`s:${'a'.repeat(4_000)}`)).expect(200);
+    const metrics = await request(app).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/ryw_tokens_dropped_total\{reason="oversized"\} 1/);
+    expect(metrics.text).not.toMatch(/ryw_tokens_dropped_total\{reason="forged"\} 1/);
+  });
+
   it('on the primary, a token ahead of its position (an older lineage)', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 3n });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, waitMs: 3_000 });
@@ -283,6 +300,10 @@ describe('health, metrics and static files', () => {
     expect(res.text).toMatch(/ryw_decisions_total\{decision="dropped"\} 1/);
     expect(res.text).toMatch(/ryw_wait_seconds_count 1/);
     expect(res.text).toMatch(/ryw_tokens_dropped_total\{reason="forged"\} 1/);
+    // Health, metrics and static files are not decisions: the scrape itself is not counted.
+    await request(app).get('/static/app.css').expect(200);
+    const again = await request(app).get('/metrics').expect(200);
+    expect(again.text).toMatch(/ryw_decisions_total\{decision="none"\} 0/);
     expect(res.text).toMatch(/litefs_position_txid 10/);
   });
 });

@@ -25,7 +25,7 @@ describe('the read-your-writes decision table', () => {
     ['a primary serves a token it has reached', { ...read, token: t(9n) }, primary, 'replay', { kind: 'serve', timing: 'fresh' }],
     ['a primary serving a read replayed for its token says it was replayed', { ...read, token: t(9n), replayedFrom: 'syd-1', replayedForToken: true }, primary, 'replay', { kind: 'serve', timing: 'replayed' }],
     ['a primary drops a token ahead of itself (older lineage)', { ...read, token: t(11n) }, primary, 'replay', { kind: 'serve', timing: 'dropped' }],
-    ['a primary that cannot read its position drops tokens', { ...read, token: t(1n) }, { ...primary, position: null }, 'replay', { kind: 'serve', timing: 'dropped' }],
+    ['a primary that cannot read its position keeps tokens (it cannot tell)', { ...read, token: t(1n) }, { ...primary, position: null }, 'replay', { kind: 'serve', timing: 'fresh' }],
     ['a replica behind waits, then replays to the primary', { ...read, token: t(11n) }, replica, 'replay', { kind: 'wait', until: 11n, onTimeout: toPrimaryRyw }],
     ['a replica with an unknown position waits', { ...read, token: t(1n) }, { ...replica, position: null }, 'replay', { kind: 'wait', until: 1n, onTimeout: toPrimaryRyw }],
     ['with the stale fallback it waits, then serves stale', { ...read, token: t(11n) }, replica, 'stale', { kind: 'wait', until: 11n, onTimeout: { kind: 'stale' } }],
