@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { FALLBACKS, type Fallback } from './consistency.js';
+import { liteFSFiles, liteFSFilesPresent } from './litefs/files.js';
 
 /** Defaults of the configuration table in the README; the names are the interface. */
 export const DEFAULT_PORT = 8080;
@@ -28,6 +28,8 @@ export interface Config {
   litefsApi: URL | null;
   /** First signs, all verify. */
   secrets: string[];
+  /** LiteFS's files or its API were found at start; otherwise the app runs standalone. */
+  onLiteFS: boolean;
   /** True when RYW_SECRET was not given and a per-process secret was made up. */
   ephemeralSecret: boolean;
   waitMs: number;
@@ -97,8 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   // On LiteFS every instance must verify every other instance's tokens, so a
   // made-up secret would silently break read-your-writes across regions.
-  const onLiteFS =
-    litefsApi !== null || existsSync(`${databasePath}-pos`) || existsSync(resolve(databaseDir, '.primary'));
+  const onLiteFS = litefsApi !== null || liteFSFilesPresent(liteFSFiles(databaseDir, databaseName));
   if (!vars.RYW_SECRET && onLiteFS) {
     throw new ConfigError(
       `RYW_SECRET: required on LiteFS (found ${litefsApi ? 'LITEFS_API' : `${databaseName}-pos or .primary in ${databaseDir}`}); set the same comma-separated secrets on every instance`,
@@ -113,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     region: vars.FLY_REGION ?? DEFAULT_REGION,
     instance: vars.FLY_MACHINE_ID ?? vars.HOSTNAME ?? hostname(),
     litefsApi,
+    onLiteFS,
     secrets: vars.RYW_SECRET ?? [randomBytes(32).toString('base64url')],
     ephemeralSecret: !vars.RYW_SECRET,
     waitMs: vars.RYW_WAIT_MS ?? DEFAULT_WAIT_MS,

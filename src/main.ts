@@ -14,7 +14,6 @@ import { migrate } from './sqlite/migrations.js';
 async function main(config: Config): Promise<void> {
   const log = pino({ name: 'litefs-ryw', base: { region: config.region, instance: config.instance } });
   const files = liteFSFiles(config.databaseDir, config.databaseName);
-  const onLiteFS = LiteFSNode.detect(files, config.litefsApi !== null);
   const watcher = new PositionWatcher({
     readPosition: () => readPosition(files),
     events: config.litefsApi
@@ -25,7 +24,7 @@ async function main(config: Config): Promise<void> {
         }
       : undefined,
   });
-  const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, onLiteFS);
+  const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, config.onLiteFS);
   const { role } = node.role();
   if (!config.rywEnabled) log.warn('RYW_ENABLED=false: read-your-writes is off; readers may not see their own writes');
   if (config.ephemeralSecret) log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');

@@ -28,7 +28,7 @@ export interface WaitingAppStats {
 const config = loadConfig();
 const files = liteFSFiles(config.databaseDir, config.databaseName);
 const watcher = new PositionWatcher({ readPosition: () => readPosition(files) });
-const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, LiteFSNode.detect(files, false));
+const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, config.onLiteFS);
 const database = new SqliteDatabase(config.databasePath, { create: false });
 const app = createApp({
   node,

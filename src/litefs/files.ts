@@ -45,7 +45,20 @@ export function readPrimary(files: LiteFSFiles): { exists: false } | { exists: t
   const content = readSmallFile(files.primaryPath);
   if (content === null) return { exists: false };
   const name = content.trim();
-  return { exists: true, primary: /^[A-Za-z0-9._:-]+$/.test(name) && name.length <= MAX_PRIMARY_LENGTH ? name : null };
+  return { exists: true, primary: isLeaseHostname(name) ? name : null };
+}
+
+/**
+ * Whether a primary's name, from `.primary` or LiteFS's events, is a hostname
+ * we can put in a `fly-replay` header: nothing else gets that far.
+ */
+export function isLeaseHostname(name: string): boolean {
+  return name.length <= MAX_PRIMARY_LENGTH && /^[A-Za-z0-9._:-]+$/.test(name);
+}
+
+/** Whether LiteFS's files are beside the database: a `-pos` file, or `.primary` on a replica. */
+export function liteFSFilesPresent(files: LiteFSFiles): boolean {
+  return hasPositionFile(files) || readPrimary(files).exists;
 }
 
 /** LiteFS writes this many ms into `.lag` before a replica's first sync. */

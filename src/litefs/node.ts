@@ -1,6 +1,6 @@
 import type { NodeFacts, Role } from '../consistency.js';
 import { reached, type Position } from '../position.js';
-import { hasPositionFile, lagShowsReplica, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
+import { lagShowsReplica, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
 import type { PositionWatcher } from './position-watcher.js';
 
 export interface NodeIdentity {
@@ -27,10 +27,6 @@ export class LiteFSNode {
     /** False when neither LiteFS's files nor its API were found at start: standalone. */
     readonly onLiteFS: boolean,
   ) {}
-
-  static detect(files: LiteFSFiles, apiConfigured: boolean): boolean {
-    return apiConfigured || hasPositionFile(files) || readPrimary(files).exists;
-  }
 
   /**
    * What `decide()` needs to know of this node. The position (a file read when

@@ -1,10 +1,17 @@
 import { request, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as requestTls } from 'node:https';
 import { parseTxid, type Position } from '../position.js';
+import { isLeaseHostname } from './files.js';
 import { Waiters } from './waiters.js';
 
 /** How often the pos file is read while at least one request waits (and the event stream is down). */
 export const DEFAULT_POLL_MS = 5;
+/**
+ * While streaming, the pos file is still read this often while someone waits:
+ * a stalled or half-open stream must cost waiters a little latency, not
+ * their whole budget.
+ */
+export const STREAMING_POLL_MS = 100;
 /** First and longest pause before reconnecting to LiteFS's `/events`. */
 export const EVENTS_RECONNECT_MIN_MS = 100;
 export const EVENTS_RECONNECT_MAX_MS = 5_000;
@@ -28,7 +35,7 @@ export interface PositionWatcherOptions {
  * The one place a process learns its replication position. All waiting
  * requests share it: they are woken by LiteFS's `/events` stream when one is
  * configured and connected, otherwise by a single poller of the pos file that
- * runs only while somebody waits.
+ * runs only while somebody waits (and, slowly, as a safety net under the stream).
  */
 export class PositionWatcher {
   private readonly waiters = new Waiters();
@@ -93,11 +100,14 @@ export class PositionWatcher {
   }
 
   private startPolling(): void {
-    if (this.poller || this.connected) return;
-    this.poller = setInterval(() => {
-      if (this.waiters.size === 0 || this.connected) return this.stopPolling();
-      this.waiters.advance(this.read());
-    }, this.pollMs);
+    if (this.poller) return;
+    this.poller = setInterval(
+      () => {
+        if (this.waiters.size === 0) return this.stopPolling();
+        this.waiters.advance(this.read());
+      },
+      this.connected ? STREAMING_POLL_MS : this.pollMs,
+    );
   }
 
   private stopPolling(): void {
@@ -109,8 +119,9 @@ export class PositionWatcher {
     if (this.connected === connected) return;
     this.connected = connected;
     this.options.events?.onState?.(connected);
-    if (connected) this.stopPolling();
-    else if (this.waiters.size > 0) this.startPolling();
+    // Same poller, another pace: fast without the stream, a safety net with it.
+    this.stopPolling();
+    if (this.waiters.size > 0) this.startPolling();
   }
 
   private connect(): void {
@@ -152,7 +163,7 @@ export class PositionWatcher {
     }
     if (event.type === 'init' || event.type === 'primaryChange') {
       const isPrimary = event.data?.isPrimary === true;
-      const hostname = typeof event.data?.hostname === 'string' && event.data.hostname !== '' ? event.data.hostname : null;
+      const hostname = typeof event.data?.hostname === 'string' && isLeaseHostname(event.data.hostname) ? event.data.hostname : null;
       // LiteFS reports no hostname while a replica is disconnected; the primary is most likely unchanged.
       this.streamedRole = { isPrimary, primary: isPrimary ? null : (hostname ?? this.streamedRole?.primary ?? null) };
     }

@@ -8,7 +8,7 @@ import type { ArticleStore } from '../../src/article.js';
 import type { Fallback } from '../../src/consistency.js';
 import { createApp } from '../../src/http/server.js';
 import { signToken, tokenPayload } from '../../src/http/ryw-token.js';
-import { liteFSFiles, readPosition } from '../../src/litefs/files.js';
+import { liteFSFiles, liteFSFilesPresent, readPosition } from '../../src/litefs/files.js';
 import { LiteFSNode } from '../../src/litefs/node.js';
 import { PositionWatcher } from '../../src/litefs/position-watcher.js';
 import { formatTxid } from '../../src/position.js';
@@ -82,7 +82,7 @@ export class FakeLiteFS {
       { region: options.region ?? 'ewr', instance: options.instance ?? 'ewr-1' },
       this.files,
       watcher,
-      LiteFSNode.detect(this.files, false),
+      liteFSFilesPresent(this.files),
     );
     const database = new SqliteDatabase(this.dbPath, { readonly: options.readonly ?? false });
     const store = new SqliteArticleStore(database);
