@@ -39,6 +39,11 @@ export const HOME_PAGE_SIZE = 50;
 /** A draft id as the form makes them (`newDraftId()` in src/http/articles.ts): URL-safe, hard to guess. */
 export const DRAFT_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+
 export type ArticleErrors = Partial<Record<'title' | 'content', string>>;
 
 /**
@@ -49,8 +54,10 @@ export type ArticleErrors = Partial<Record<'title' | 'content', string>>;
 export function validateArticle(
   raw: { title?: unknown; content?: unknown; draftId?: unknown },
 ): { ok: true; value: ArticleInput } | { ok: false; errors: ArticleErrors } {
-  const title = typeof raw.title === 'string' ? raw.title.trim() : '';
-  const content = typeof raw.content === 'string' ? raw.content.replace(/\r\n/g, '\n') : '';
+  // Control characters cannot be typed into a form (and the search uses two as
+  // markers): drop them, keeping the newlines and tabs of the content.
+  const title = typeof raw.title === 'string' ? raw.title.replace(CONTROL_CHARACTERS, '').trim() : '';
+  const content = typeof raw.content === 'string' ? raw.content.replace(/\r\n?/g, '\n').replace(CONTROL_CHARACTERS_BUT_LINES, '') : '';
   // A malformed draft id only costs the deduplication: refusing the article
   // over a field the author never sees would lose their work.
   const draftId = typeof raw.draftId === 'string' && DRAFT_ID_PATTERN.test(raw.draftId) ? raw.draftId : null;

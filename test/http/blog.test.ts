@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH } from '../../src/article.js';
+import { MAX_CONTENT_LENGTH, MAX_TITLE_LENGTH, type ArticleStore } from '../../src/article.js';
 import { MIGRATIONS } from '../../src/sqlite/migrations.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
 import { openForm, submitForm, type App, type Form } from '../support/forms.js';
@@ -218,10 +218,24 @@ describe('bad input', () => {
     expect(res.text).toMatch(/too large/);
   });
 
-  it('never shows a stack trace', async () => {
+  it('answers a bug with a plain 500 page: no message, no stack trace', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
-    const { app } = fs.app();
-    const res = await request(app).post('/new').type('json').send('{"broken":').expect(403);
-    expect(res.text).not.toMatch(/at .*\.(ts|js):\d+/);
+    const failing = (store: ArticleStore) =>
+      ({
+        ...store,
+        create: store.create.bind(store),
+        get: store.get.bind(store),
+        search: store.search.bind(store),
+        list() {
+          throw new Error('secret detail at /srv/app/src/sqlite/article-store.ts:42');
+        },
+      }) satisfies ArticleStore;
+    const { app } = fs.app({ wrapStore: failing });
+    const res = await request(app).get('/').expect(500);
+    expect(res.text).toMatch(/Something went wrong on our side/);
+    expect(res.text).not.toMatch(/secret detail|article-store\.ts|at .*\.(ts|js):\d+/);
+    // The process is still serving.
+    await request(app).get('/healthz').expect(200);
   });
+
 });

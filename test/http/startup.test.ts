@@ -1,19 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/cluster/ports.js';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(TSX, ['src/main.ts'], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -35,14 +28,21 @@ async function waitForHealth(port: number): Promise<unknown> {
 }
 
 let running: ChildProcess | undefined;
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'start-'));
+  dirs.push(dir);
+  return dir;
+}
 afterEach(() => {
   running?.kill('SIGTERM');
   running = undefined;
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('starting the app', () => {
   it('serves the blog standalone on a fresh SQLite file, migrated at start', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    const dir = tempDir();
     const port = await freePort();
     const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/nested/app.db` });
     running = app.child;
@@ -55,7 +55,7 @@ describe('starting the app', () => {
   });
 
   it('on a replica, never creates or migrates the database, and says it is not ready yet', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    const dir = tempDir();
     writeFileSync(join(dir, '.primary'), 'fra-1\n');
     const port = await freePort();
     const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/app.db`, RYW_SECRET: 'a-long-enough-secret-0123456789' });
@@ -69,7 +69,7 @@ describe('starting the app', () => {
   });
 
   it('exits with one line naming RYW_SECRET when LiteFS files are there and it is missing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'start-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'app.db-pos'), '0000000000000001/0000000000000000\n');
     const app = run({ PORT: String(await freePort()), DATABASE_URL: `file:${dir}/app.db` });
     running = app.child;
