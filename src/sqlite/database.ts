@@ -80,5 +80,6 @@ export function isReadOnlyError(error: unknown): boolean {
 /** Whether SQLite gave up waiting for a lock. */
 export function isBusyError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
+  // SQLITE_PROTOCOL: a WAL reader gave up on the lock protocol (a database still in WAL mode).
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|PROTOCOL)/.test(code);
 }

@@ -41,6 +41,8 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+export const JOURNAL_MODE = 'delete';
+
 export interface MigrationResult {
   from: number;
   to: number;
@@ -48,8 +50,12 @@ export interface MigrationResult {
 
 /** Runs the migrations this database has not seen. Only ever call it where writes are allowed. */
 export function migrate(db: Database.Database): MigrationResult {
-  // LiteFS replicates WAL-mode databases; set it before the first write.
-  db.pragma('journal_mode = wal');
+  // Rollback-journal mode, not WAL: on a LiteFS replica a WAL reader that
+  // meets LiteFS applying a transaction retries inside SQLite for up to ~10 s
+  // (then SQLITE_PROTOCOL), with the process frozen; in rollback mode it gets
+  // SQLITE_BUSY after BUSY_TIMEOUT_MS, and the read goes to the primary
+  // (docs/decisions/0005-short-busy-timeout.md).
+  db.pragma(`journal_mode = ${JOURNAL_MODE}`);
   const from = db.pragma('user_version', { simple: true }) as number;
   for (let version = from; version < MIGRATIONS.length; version++) {
     db.transaction(() => {

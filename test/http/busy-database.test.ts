@@ -8,12 +8,11 @@ import { openForm, submitForm } from '../support/forms.js';
 /**
  * On a LiteFS replica, LiteFS holds the database's write lock while a
  * transaction streams in; a stalled link holds it for as long as it stalls.
- * Here another connection holds an exclusive lock (rollback-journal mode, so
- * that readers are locked out as they are on such a replica).
+ * Here another connection holds an exclusive lock (in rollback-journal mode,
+ * the app's, readers are then locked out as they are on such a replica).
  */
 function lockDatabase(path: string): () => void {
   const db = new Database(path);
-  db.pragma('journal_mode = delete');
   db.exec('BEGIN EXCLUSIVE');
   db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('t', 'c', 'x', 'x')").run();
   return () => {
