@@ -18,6 +18,8 @@ export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 /** Paths served without consistency work: they never wait and never set tokens. */
 export const EXEMPT_PATHS = ['/healthz', '/metrics', '/static/', '/favicon.ico'];
+/** Requests slower than this are logged: past any wait budget, something stalled. */
+export const SLOW_REQUEST_MS = 1_000;
 
 export interface AppOptions {
   node: LiteFSNode;
@@ -54,7 +56,19 @@ export function createApp(options: AppOptions): Express {
       contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
     }),
   );
-  app.use(cookieParser([...options.secrets]));
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const ms = performance.now() - started;
+      if (ms < SLOW_REQUEST_MS) return;
+      const consistency = res.locals.consistency as { timing?: string; waitedMs?: number } | undefined;
+      log.warn({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), decision: consistency?.timing, waitedMs: Math.round(consistency?.waitedMs ?? 0) }, 'slow request');
+    });
+    next();
+  });
+  // Tokens are verified by readYourWrites itself (size first, then cookie-parser's
+  // signedCookie against every secret), CSRF tokens by csrf-csrf: no signed cookies here.
+  app.use(cookieParser());
   app.use(
     readYourWrites({
       node,
