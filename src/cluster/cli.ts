@@ -6,9 +6,13 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS } from './cluster.js';
 import { controlStatus, type ControlStatus } from './control-api.js';
-import { startProcessCluster } from './process-cluster.js';
+import { callControl, envForRequest, fetchControlStatus } from './control-client.js';
+import { startProcessCluster, type ProcessCluster } from './process-cluster.js';
 import { readState } from './state-file.js';
 import { isAlive } from './child-process.js';
+
+/** Exit code of a start interrupted by a signal (128 + SIGINT, as shells report it). */
+const INTERRUPTED_EXIT_CODE = 130;
 
 const USAGE = `usage: npm run cluster -- [verb] [options]
 
@@ -20,7 +24,9 @@ const USAGE = `usage: npm run cluster -- [verb] [options]
   bandwidth <region> <KB/s|off>  cap what the region's replica receives
   cut <region>             partition the region's replica from the primary
   heal [region]            remove the faults of one region, or of all
-  restart <region> [--env KEY=VALUE]  restart one node (keeps its data)
+  restart <region> [--env KEY=VALUE]  restart one node (keeps its data); KEY is one of
+                           RYW_WAIT_MS RYW_FALLBACK RYW_TTL_S RYW_ENABLED RYW_SECRET LITEFS_API
+                           MIGRATE_TOKEN (KEY= removes it)
   status [--json]          print every URL, role, position, lag and fault
 
   --dir .cluster           the cluster's directory (all verbs)`;
@@ -65,7 +71,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return control(dir, 'heal', args[0] ? { region: args[0] } : {});
     case 'restart':
       if (!args[0]) return usage('restart <region>');
-      return control(dir, 'restart', { region: args[0], env });
+      return control(dir, 'restart', { region: args[0], env: envForRequest(env) });
     case 'status':
       return status(dir, values.json);
     default:
@@ -80,8 +86,10 @@ async function start(dir: string, regionsArg: string | undefined, basePortArg: s
     return usage(`--base-port: expected a port number, got ${basePortArg}`);
   }
   const appEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-  console.log(`starting ${regions.length} nodes in ${dir} …`);
-  const cluster = await startProcessCluster({ regions, basePort, dir, env: appEnv, log: (line) => console.log(`  ${line}`) });
+  // The handlers go in before anything starts: Ctrl-C while the nodes come up
+  // must stop and unmount what is already running, not leave it detached.
+  const startup = new AbortController();
+  let cluster: ProcessCluster | null = null;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -90,6 +98,11 @@ async function start(dir: string, regionsArg: string | undefined, basePortArg: s
     }
     stopping = true;
     console.log(`\n${signal}: stopping the cluster and unmounting …`);
+    if (!cluster) {
+      // Still starting: startProcessCluster stops what it started, then rejects.
+      startup.abort(new Error(`${signal} during startup`));
+      return;
+    }
     cluster.stop().then(
       () => {
         console.log('stopped.');
@@ -101,9 +114,29 @@ async function start(dir: string, regionsArg: string | undefined, basePortArg: s
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+
+  console.log(`starting ${regions.length} nodes in ${dir} …`);
+  try {
+    cluster = await startProcessCluster({
+      regions,
+      basePort,
+      dir,
+      env: appEnv,
+      log: (line) => console.log(`  ${line}`),
+      signal: startup.signal,
+    });
+  } catch (err) {
+    if (!startup.signal.aborted) throw err;
+    console.log('stopped.');
+    return INTERRUPTED_EXIT_CODE;
+  }
+  if (startup.signal.aborted) {
+    // The signal came after the startup's last check: the cluster is up, stop it.
+    await cluster.stop();
+    console.log('stopped.');
+    return INTERRUPTED_EXIT_CODE;
+  }
   printStatus(await controlStatus(cluster));
   console.log(`\nInject faults from another terminal: npm run cluster -- lag ewr 800 | cut syd | heal | status`);
   console.log('Ctrl-C stops everything and unmounts.');
@@ -113,14 +146,9 @@ async function start(dir: string, regionsArg: string | undefined, basePortArg: s
 async function control(dir: string, verb: string, body: unknown): Promise<number> {
   const url = await controlUrl(dir);
   if (!url) return 1;
-  const res = await fetch(`${url}/${verb}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const answer = (await res.json()) as { error?: string; faults?: Record<string, unknown> };
-  if (!res.ok) {
-    console.error(`${verb}: ${answer.error ?? res.status}`);
+  const answer = await callControl(url, verb, body);
+  if (!answer.ok) {
+    console.error(`${verb}: ${answer.error ?? `HTTP ${answer.status}`}`);
     return 1;
   }
   console.log(`${verb}: ok`);
@@ -130,8 +158,7 @@ async function control(dir: string, verb: string, body: unknown): Promise<number
 async function status(dir: string, asJson: boolean): Promise<number> {
   const url = await controlUrl(dir);
   if (!url) return 1;
-  const res = await fetch(`${url}/status`);
-  const body = (await res.json()) as ControlStatus;
+  const body = await fetchControlStatus(url);
   if (asJson) console.log(JSON.stringify(body, null, 2));
   else printStatus(body);
   return 0;

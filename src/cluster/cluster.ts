@@ -4,6 +4,7 @@
  * Backends (real processes on this machine today, containers later) implement
  * this interface; the cluster tests and the CLI only speak it.
  */
+import { parsePositionFile } from '../position.js';
 
 export const DEFAULT_REGIONS: readonly string[] = ['fra', 'ewr', 'syd'];
 export const DEFAULT_BASE_PORT = 8080;
@@ -98,14 +99,25 @@ export function describeFault(fault: Fault): string | null {
 
 /** `0000000000000007/c05e73159e1af0cf\n` → position; anything else → null. */
 export function parsePosFile(content: string): ReplicationPosition | null {
-  const match = /^([0-9a-f]{16})\/([0-9a-f]{16})\n?$/.exec(content);
-  return match ? { txid: BigInt(`0x${match[1]!}`), checksum: match[2]! } : null;
+  // The TXID is read as the app reads it (src/position.ts); the checksum is the rest.
+  const txid = parsePositionFile(content);
+  return txid === null ? null : { txid, checksum: content.slice(17, 33) };
 }
 
-/** LiteFS's `.lag` file (milliseconds behind the primary) → ms; anything else → null. */
+/**
+ * What LiteFS writes in `.lag` until a replica has synced once (Go's
+ * math.MaxInt32): "unknown", not 68 years behind.
+ */
+export const LAG_NOT_SYNCED = 2_147_483_647;
+
+/**
+ * LiteFS's `.lag` file (`%+010d\n`, milliseconds behind the primary) → ms;
+ * "not synced yet", a negative value or anything malformed → null (unknown).
+ */
 export function parseLagFile(content: string): number | null {
-  const ms = Number.parseInt(content, 10);
-  return Number.isFinite(ms) ? ms : null;
+  if (!/^[+-]?\d{1,10}\n?$/.test(content)) return null;
+  const ms = Number(content.trim());
+  return ms >= 0 && ms < LAG_NOT_SYNCED ? ms : null;
 }
 
 /**

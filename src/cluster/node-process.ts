@@ -91,8 +91,15 @@ export class ProcessNode implements ClusterNode {
     return env;
   }
 
-  /** Mounts, execs the app and resolves once the app answers `/healthz`. */
-  async start(overrides: EnvOverrides = {}, timeoutMs = DEFAULT_NODE_START_TIMEOUT_MS): Promise<void> {
+  /**
+   * Mounts, execs the app and resolves once the app answers `/healthz`. An
+   * aborted `signal` stops the node (if it got as far as spawning LiteFS)
+   * and rejects with the signal's reason.
+   */
+  async start(
+    overrides: EnvOverrides = {},
+    { timeoutMs = DEFAULT_NODE_START_TIMEOUT_MS, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
     if (this.process) throw new Error(`${this.instance} is already running`);
     this.overrides = overrides;
     await mkdir(this.mountDir, { recursive: true });
@@ -123,6 +130,9 @@ export class ProcessNode implements ClusterNode {
     await appendLog(this.logFile, `--- ${new Date().toISOString()} starting ${this.instance}\n`);
     // LiteFS hands its whole environment to the app it execs.
     const env: NodeJS.ProcessEnv = { ...cleanParentEnv(), ...this.env() };
+    // Checked right before the spawn, with no await between: an abort either
+    // comes first (nothing to stop) or finds the process to stop.
+    signal?.throwIfAborted();
     this.process = spawnLogged(this.tools.litefs, ['mount', '-config', configFile, '-no-expand-env'], {
       cwd: this.spec.cwd,
       env,
@@ -132,8 +142,13 @@ export class ProcessNode implements ClusterNode {
     void spawned.exited.then((code) => {
       if (this.process === spawned) this.spec.onUnexpectedExit?.(code);
     });
-    await this.spec.onSpawn?.();
-    await this.waitHealthy(spawned, timeoutMs);
+    try {
+      await this.spec.onSpawn?.();
+      await this.waitHealthy(spawned, timeoutMs, signal);
+    } catch (err) {
+      if (signal?.aborted && this.process === spawned) await this.stop();
+      throw signal?.aborted ? signal.reason : err;
+    }
   }
 
   /** Stops the app and LiteFS (which unmounts), and makes sure the mount is gone. */
@@ -175,18 +190,20 @@ export class ProcessNode implements ClusterNode {
     }
   }
 
-  private async waitHealthy(process: Spawned, timeoutMs: number): Promise<void> {
+  private async waitHealthy(process: Spawned, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | string | null = null;
     void process.exited.then((code) => {
       exitCode = code;
     });
     for (;;) {
+      signal?.throwIfAborted();
       if (exitCode !== null) {
         throw new Error(`${this.instance}: litefs exited (${exitCode}) before the app was healthy:\n${await tail(this.logFile)}`);
       }
       try {
-        const res = await fetch(`${this.appUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+        const timeout = AbortSignal.timeout(1000);
+        const res = await fetch(`${this.appUrl}/healthz`, { signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
         if (res.ok) return;
       } catch {
         // Not listening yet.

@@ -6,10 +6,10 @@ import type { EdgeStatus } from '../edge/status.js';
 import { isAlive, spawnLogged, type Spawned } from './child-process.js';
 import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS, type Cluster, type EnvOverrides } from './cluster.js';
 import { clusterFacade, proxyName, validateRegions, waitFor } from './cluster-facade.js';
-import { createControlHandler } from './control-api.js';
+import { controlStatus, createControlHandler } from './control-api.js';
 import { unmountAllUnder } from './mounts.js';
 import { ProcessNode } from './node-process.js';
-import { freePort } from './ports.js';
+import { freePorts } from './ports.js';
 import { killLeftovers, readState, removeState, writeState } from './state-file.js';
 import { ToxiproxyClient } from './toxiproxy.js';
 import { findClusterTools, PROJECT_ROOT, type ClusterTools } from './tools.js';
@@ -43,6 +43,12 @@ export interface ProcessClusterOptions {
    */
   readonly litefsProxy?: { readonly passthrough?: readonly string[] };
   readonly log?: (line: string) => void;
+  /**
+   * Aborting it during startup stops whatever was started so far (processes,
+   * mounts, the edge) and rejects with the signal's reason; Ctrl-C in the CLI.
+   * Ignored once the cluster is up: then `stop()` it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What the CLI and the control API show besides the Cluster interface. */
@@ -68,6 +74,8 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
   const tools = check.tools;
   const dir = resolve(options.dir ?? DEFAULT_CLUSTER_DIR);
   const log = options.log ?? (() => {});
+  const signal = options.signal ?? new AbortController().signal;
+  signal.throwIfAborted();
 
   await cleanDir(dir, tools, log);
   const started: { toxiproxy: Spawned | null; nodes: ProcessNode[]; edge: Edge | null } = {
@@ -85,7 +93,12 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
   };
 
   try {
-    const toxiproxyPort = await freePort();
+    signal.throwIfAborted();
+    // Every port at once: picked one by one, the kernel may hand out one twice.
+    const replicaCount = regions.length - 1;
+    const ports = await freePorts(2 + 2 * replicaCount + regions.length * (options.litefsProxy ? 2 : 1));
+    const nextPort = (): number => ports.pop()!;
+    const toxiproxyPort = nextPort();
     const toxiproxyApi = `http://127.0.0.1:${toxiproxyPort}`;
     started.toxiproxy = spawnLogged(tools.toxiproxy, ['-host', '127.0.0.1', '-port', String(toxiproxyPort)], {
       cwd: dir,
@@ -93,12 +106,12 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
       logFile: join(dir, 'toxiproxy.log'),
     });
     const toxiproxy = new ToxiproxyClient(toxiproxyApi);
-    await waitFor(() => toxiproxy.version(), 10_000, 'toxiproxy API');
+    await untilAborted(waitFor(() => toxiproxy.version(), 10_000, 'toxiproxy API'), signal);
     log(`toxiproxy ${toxiproxyApi}`);
 
     const secret = options.env?.RYW_SECRET ?? randomBytes(24).toString('hex');
     const baseEnv = { RYW_SECRET: secret, ...options.env };
-    const primaryApiPort = await freePort();
+    const primaryApiPort = nextPort();
     const primaryInstance = `${primaryRegion}-1`;
     const nodes: ProcessNode[] = [];
     let controlUrl = '';
@@ -110,10 +123,10 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     await saveState();
     for (const region of regions) {
       const isPrimary = region === primaryRegion;
-      const apiPort = isPrimary ? primaryApiPort : await freePort();
+      const apiPort = isPrimary ? primaryApiPort : nextPort();
       let advertiseUrl = `http://127.0.0.1:${primaryApiPort}`;
       if (!isPrimary) {
-        const listen = `127.0.0.1:${await freePort()}`;
+        const listen = `127.0.0.1:${nextPort()}`;
         await toxiproxy.createProxy(proxyName(region), listen, `127.0.0.1:${primaryApiPort}`);
         advertiseUrl = `http://${listen}`;
       }
@@ -124,9 +137,9 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
             instance: `${region}-1`,
             isPrimary,
             dir: join(dir, region),
-            appPort: await freePort(),
+            appPort: nextPort(),
             apiPort,
-            ...(options.litefsProxy ? { proxy: { port: await freePort(), passthrough: options.litefsProxy.passthrough } } : {}),
+            ...(options.litefsProxy ? { proxy: { port: nextPort(), passthrough: options.litefsProxy.passthrough } } : {}),
             primaryHostname: primaryInstance,
             primaryAdvertiseUrl: advertiseUrl,
             appCommand: options.appCommand ?? DEFAULT_APP_COMMAND,
@@ -144,10 +157,14 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     // replicas only become ready once they have streamed from it.
     const [primary, ...replicas] = nodes;
     started.nodes.push(primary!);
-    await primary!.start(options.nodeEnv?.[primaryRegion]);
+    await primary!.start(options.nodeEnv?.[primaryRegion], { signal });
     log(`${primary!.instance} primary, app ${primary!.appUrl}`);
     started.nodes.push(...replicas);
-    await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
+    // Settled, not all: stopping while another replica is still starting could
+    // miss the LiteFS it is about to spawn.
+    const replicaStarts = await Promise.allSettled(replicas.map((node) => node.start(options.nodeEnv?.[node.region], { signal })));
+    const failed = replicaStarts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const node of replicas) log(`${node.instance} replica, app ${node.appUrl}`);
 
     const { startEdge, ...facade } = clusterFacade({
@@ -182,8 +199,10 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
       },
     };
 
-    const edge = await startEdge(options.basePort ?? DEFAULT_BASE_PORT, createControlHandler(cluster));
+    signal.throwIfAborted();
+    const edge = await startEdge(options.basePort ?? DEFAULT_BASE_PORT, createControlHandler(cluster, () => controlStatus(cluster)));
     started.edge = edge;
+    signal.throwIfAborted();
     controlUrl = cluster.controlUrl;
     edgeMainUrl = edge.mainUrl;
     await saveState();
@@ -191,8 +210,19 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     return cluster;
   } catch (err) {
     await stopAll();
-    throw err;
+    // Whatever failed after an abort (a node killed mid-start) failed because of it.
+    throw signal.aborted ? signal.reason : err;
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it is aborted. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**

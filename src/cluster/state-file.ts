@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive, killGroup } from './child-process.js';
+import { isAlive } from './child-process.js';
 
 /** Written into the cluster directory while a cluster runs. */
 export const STATE_FILE = 'cluster.json';
@@ -37,17 +37,34 @@ export async function removeState(dir: string): Promise<void> {
 
 /**
  * After a crash (the owner is gone) the processes it started may live on:
- * kill their groups, but only if they are still the tools we started
- * (a recycled pid belongs to someone else and is left alone).
+ * kill their groups. The group is signalled even when its leader (LiteFS,
+ * Toxiproxy) is gone: a SIGKILLed LiteFS leaves the app it exec'd running in
+ * its group, holding its port. That is safe because Linux never reuses a pid
+ * while a group of that id still exists. Only a leader that is alive is
+ * checked: a recycled pid running something else is left alone.
  */
 export async function killLeftovers(state: ClusterState): Promise<number[]> {
   const killed: number[] = [];
   for (const pid of state.pids) {
-    if (!isAlive(pid)) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!/litefs|toxiproxy-server/.test(cmdline)) continue;
-    killGroup(pid, 'SIGKILL');
-    killed.push(pid);
+    if (!Number.isInteger(pid) || pid <= 1) continue; // -0 and -1 would signal far more than a group
+    if (isAlive(pid)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!/litefs|toxiproxy-server/.test(cmdline)) continue;
+    }
+    if (signalGroup(pid, 'SIGKILL')) killed.push(pid);
   }
   return killed;
+}
+
+/**
+ * Whether the group was signalled: ESRCH (none left) is the common case, and
+ * EPERM (not ours) is nothing a cleanup could fix either.
+ */
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }

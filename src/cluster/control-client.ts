@@ -1,0 +1,45 @@
+import type { ControlStatus } from './control-api.js';
+
+/** What a control verb answered: its HTTP status, and its error when it failed. */
+export interface ControlAnswer {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly error?: string;
+}
+
+/**
+ * Calls a verb of a running cluster's control API (`controlUrl` ends in
+ * `/_cluster/api`), as the CLI does from another terminal. The body goes as
+ * `application/json`: the API refuses anything else.
+ */
+export async function callControl(controlUrl: string, verb: string, body: unknown): Promise<ControlAnswer> {
+  const res = await fetch(`${controlUrl}/${verb}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let error: string | undefined;
+  if (!res.ok) {
+    try {
+      error = (JSON.parse(text) as { error?: string }).error;
+    } catch {
+      error = text.trim(); // not the API's JSON (another server on that port?)
+    }
+  }
+  return { ok: res.ok, status: res.status, ...(error ? { error } : {}) };
+}
+
+export async function fetchControlStatus(controlUrl: string): Promise<ControlStatus> {
+  const res = await fetch(`${controlUrl}/status`);
+  if (!res.ok) throw new Error(`status: HTTP ${res.status}: ${(await res.text()).trim()}`);
+  return (await res.json()) as ControlStatus;
+}
+
+/**
+ * Environment changes as JSON can carry them: a variable to remove
+ * (undefined) becomes null, which JSON.stringify would otherwise drop.
+ */
+export function envForRequest(env: Readonly<Record<string, string | undefined>>): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v ?? null]));
+}

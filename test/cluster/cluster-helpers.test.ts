@@ -1,0 +1,105 @@
+/**
+ * The cluster tooling's small parts that need no LiteFS: reading LiteFS's
+ * files, picking ports, and cleaning up after a crashed run.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../src/cluster/cluster.js';
+import { freePorts } from '../../src/cluster/ports.js';
+import { killLeftovers } from '../../src/cluster/state-file.js';
+
+describe('parseLagFile', () => {
+  it.each([
+    ['+0000001234\n', 1234],
+    ['+0000000000\n', 0],
+    ['+0000000999', 999],
+  ])('%j → %s ms', (content, ms) => {
+    expect(parseLagFile(content)).toBe(ms);
+  });
+
+  it.each([
+    [`+${LAG_NOT_SYNCED}\n`, 'not synced yet (math.MaxInt32)'],
+    ['-0000000005\n', 'negative (clock skew)'],
+    ['', 'empty'],
+    ['12ms\n', 'trailing garbage'],
+    ['+00000\n+0000\n', 'two lines'],
+  ])('%j is unknown: %s', (content) => {
+    expect(parseLagFile(content)).toBeNull();
+  });
+});
+
+describe('parsePosFile', () => {
+  it('reads the TXID and the checksum', () => {
+    expect(parsePosFile('000000000000002a/c05e73159e1af0cf\n')).toEqual({ txid: 42n, checksum: 'c05e73159e1af0cf' });
+    expect(parsePosFile('000000000000002a/c05e73159e1af0cf')).toEqual({ txid: 42n, checksum: 'c05e73159e1af0cf' });
+  });
+
+  it.each(['', '000000000000002a/', '000000000000002A/c05e73159e1af0cf\n', '2a/c05e73159e1af0cf\n'])('%j is no position', (content) => {
+    expect(parsePosFile(content)).toBeNull();
+  });
+});
+
+describe('freePorts', () => {
+  it('gives distinct ports, free again once it returns', async () => {
+    const ports = await freePorts(40);
+    expect(new Set(ports).size).toBe(40);
+    expect(ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)).toBe(true);
+    const again = await freePorts(0);
+    expect(again).toEqual([]);
+  });
+});
+
+/** Gone, or a zombie waiting for a parent that does not reap it promptly. */
+async function isGone(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat === null || /^\d+ \(.*\) Z /.test(stat);
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await isGone(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return isGone(pid);
+}
+
+describe('killLeftovers', () => {
+  it('kills what is left in the group of a leader that was SIGKILLed (the app of a killed LiteFS)', async () => {
+    // A group leader standing for LiteFS, with a child standing for the app it
+    // exec'd; the leader prints the child's pid, then dies by SIGKILL.
+    const leader = spawn('sh', ['-c', 'sleep 300 & echo $!; wait'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const childPid = await new Promise<number>((resolve, reject) => {
+      leader.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      leader.once('error', reject);
+    });
+    try {
+      const exited = new Promise((resolve) => leader.once('exit', resolve));
+      process.kill(leader.pid!, 'SIGKILL');
+      await exited;
+      expect(await isGone(childPid), 'the child outlives its leader').toBe(false);
+
+      const killed = await killLeftovers({ ownerPid: 0, controlUrl: '', edgeUrl: '', toxiproxyApi: '', pids: [leader.pid!] });
+
+      expect(killed).toEqual([leader.pid]);
+      expect(await waitGone(childPid, 5000)).toBe(true);
+    } finally {
+      try {
+        process.kill(-leader.pid!, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
+    }
+  });
+
+  it('leaves a live process alone when it is not a tool the cluster starts (a recycled pid)', async () => {
+    const other = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    try {
+      expect(await killLeftovers({ ownerPid: 0, controlUrl: '', edgeUrl: '', toxiproxyApi: '', pids: [other.pid!] })).toEqual([]);
+      expect(await isGone(other.pid!)).toBe(false);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+});
