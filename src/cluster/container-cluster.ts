@@ -21,7 +21,7 @@ import { isAlive } from './child-process.js';
 import { DEFAULT_REGIONS, type Cluster, type EnvOverrides } from './cluster.js';
 import { clusterFacade, proxyName, validateRegions, waitFor } from './cluster-facade.js';
 import { CLUSTER_LABEL, ContainerNode, OWNER_HOST_LABEL, OWNER_PID_LABEL } from './container-node.js';
-import { freePort } from './ports.js';
+import { freePorts } from './ports.js';
 import { ToxiproxyClient } from './toxiproxy.js';
 
 /** What `npm run setup:docker` builds from the project's Dockerfile. */
@@ -88,13 +88,17 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
   };
 
   try {
-    const primaryApiPort = await freePort();
     const replicaRegions = regions.filter((r) => r !== primaryRegion);
+    // All at once, so the kernel hands out no port twice: the primary's API,
+    // each replica's Toxiproxy API, listener and LiteFS API, each node's app.
+    const ports = await freePorts(1 + 3 * replicaRegions.length + regions.length);
+    const nextPort = (): number => ports.pop()!;
+    const primaryApiPort = nextPort();
     const toxiproxies = new Map<string, ToxiproxyClient>();
     const advertiseUrls = new Map<string, string>([[primaryRegion, `http://127.0.0.1:${primaryApiPort}`]]);
     await Promise.all(
       replicaRegions.map(async (region) => {
-        const apiPort = await freePort();
+        const apiPort = nextPort();
         const container = await new GenericContainer(toxiproxyImage)
           .withName(`litefs-ryw-${id}-toxiproxy-${region}`)
           .withLabels(labels)
@@ -105,7 +109,7 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
         started.proxies.push(container);
         const client = new ToxiproxyClient(`http://127.0.0.1:${apiPort}`);
         await waitFor(() => client.version(), TOXIPROXY_START_TIMEOUT_MS, `toxiproxy of ${region}`);
-        const listen = `127.0.0.1:${await freePort()}`;
+        const listen = `127.0.0.1:${nextPort()}`;
         await client.createProxy(proxyName(region), listen, `127.0.0.1:${primaryApiPort}`);
         toxiproxies.set(region, client);
         advertiseUrls.set(region, `http://${listen}`);
@@ -126,8 +130,8 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
           image: appImage,
           containerName: `litefs-ryw-${id}-${region}`,
           labels,
-          appPort: await freePort(),
-          apiPort: isPrimary ? primaryApiPort : await freePort(),
+          appPort: nextPort(),
+          apiPort: isPrimary ? primaryApiPort : nextPort(),
           primaryHostname: `${primaryRegion}-1`,
           primaryAdvertiseUrl: advertiseUrls.get(region)!,
           baseEnv,
