@@ -15,7 +15,7 @@ import {
 import { AppError, isAppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
 import { cookieOptions } from './cookies.js';
-import { signToken, tokenPayload, verifyToken, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
+import { signToken, tokenPayload, TokenVerifier, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './ryw-token.js';
 
 export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
 /** What a client is told to wait before retrying a 503. */
@@ -82,6 +82,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
   const writePaths = new Set(options.writePaths ?? []);
   const now = options.now ?? Date.now;
   const enabled = options.enabled ?? true;
+  const verifier = new TokenVerifier(secrets);
 
   return async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
     const locals: ConsistencyLocals = { timing: 'none', waitedMs: 0, stale: false };
@@ -114,7 +115,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
     }
 
     const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
-    const carried = node.onLiteFS && enabled ? readTokens(req, secrets, now(), ttlSeconds) : noTokens;
+    const carried = node.onLiteFS && enabled ? readTokens(req, verifier, now(), ttlSeconds) : noTokens;
     // Without a token the position does not matter: no file is read for it.
     const facts = node.facts({ position: carried.token !== null, tokenPosition: carried.token?.position });
     res.locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
@@ -179,12 +180,12 @@ const noTokens: CarriedTokens = { token: null, rejected: null, cookieRejected: f
  * Both are checked the same way, size first, so an oversized cookie costs no
  * HMAC and counts as oversized.
  */
-function readTokens(req: Request, secrets: readonly string[], now: number, ttlSeconds: number): CarriedTokens {
+function readTokens(req: Request, verifier: TokenVerifier, now: number, ttlSeconds: number): CarriedTokens {
   const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
   const cookie: unknown = req.cookies?.[TOKEN_COOKIE];
-  if (typeof cookie === 'string') checks.push({ check: verifyToken(cookie, secrets, now, ttlSeconds), fromCookie: true });
+  if (typeof cookie === 'string') checks.push({ check: verifier.verify(cookie, now, ttlSeconds), fromCookie: true });
   const header = req.get(TOKEN_HEADER);
-  if (header !== undefined) checks.push({ check: verifyToken(header, secrets, now, ttlSeconds), fromCookie: false });
+  if (header !== undefined) checks.push({ check: verifier.verify(header, now, ttlSeconds), fromCookie: false });
 
   let token: Token | null = null;
   let rejected: TokenRejection | null = null;

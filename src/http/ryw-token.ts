@@ -48,3 +48,28 @@ export function verifyToken(signed: string, secrets: readonly string[], now: num
   if (payload === false) return { ok: false, reason: 'forged' };
   return checkPayload(payload, now, ttlSeconds);
 }
+
+/** How many verified tokens a process remembers: a reader repeats one cookie for RYW_TTL_S. */
+export const VERIFIED_TOKENS_REMEMBERED = 10_000;
+
+/**
+ * `verifyToken` for the hot path: a token that verified once is remembered
+ * (bounded, oldest forgotten first), so a reader's repeated cookie costs no
+ * HMAC. Expiry is still checked on every use.
+ */
+export class TokenVerifier {
+  private readonly verified = new Map<string, string>();
+
+  constructor(private readonly secrets: readonly string[]) {}
+
+  verify(signed: string, now: number, ttlSeconds: number): TokenCheck {
+    const payload = this.verified.get(signed);
+    if (payload !== undefined) return checkPayload(payload, now, ttlSeconds);
+    const check = verifyToken(signed, this.secrets, now, ttlSeconds);
+    if (check.ok) {
+      if (this.verified.size >= VERIFIED_TOKENS_REMEMBERED) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(signed, signed.slice(2, signed.lastIndexOf('.')));
+    }
+    return check;
+  }
+}

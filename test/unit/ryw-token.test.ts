@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { signedCookie } from 'cookie-parser';
-import { MAX_TOKEN_LENGTH, signToken, tokenPayload, verifyToken } from '../../src/http/ryw-token.js';
+import { MAX_TOKEN_LENGTH, signToken, tokenPayload, TokenVerifier, verifyToken, VERIFIED_TOKENS_REMEMBERED } from '../../src/http/ryw-token.js';
 
 const NOW = 1_800_000_000_000;
 const TTL = 300;
@@ -57,5 +57,27 @@ describe('read-your-writes tokens', () => {
   it('reject a correctly signed payload of the wrong shape', () => {
     const token = signToken('42', KEYS);
     expect(verifyToken(token, KEYS, NOW, TTL)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('the hot-path verifier', () => {
+  it('answers like verifyToken, and still expires a token it remembers', () => {
+    const verifier = new TokenVerifier(KEYS);
+    const token = signToken(tokenPayload(42n, NOW), KEYS);
+    expect(verifier.verify(token, NOW, TTL)).toEqual(verifyToken(token, KEYS, NOW, TTL));
+    expect(verifier.verify(token, NOW + 1, TTL)).toEqual({ ok: true, token: { position: 42n, issuedAt: NOW } });
+    expect(verifier.verify(token, NOW + TTL * 1000, TTL)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('never remembers a forgery, and forgets the oldest past its bound', () => {
+    const verifier = new TokenVerifier(KEYS);
+    const forged = signToken(tokenPayload(42n, NOW), ['somebody-elses-secret-0123']);
+    expect(verifier.verify(forged, NOW, TTL)).toEqual({ ok: false, reason: 'forged' });
+    expect(verifier.verify(forged, NOW, TTL)).toEqual({ ok: false, reason: 'forged' });
+    const first = signToken(tokenPayload(1n, NOW), KEYS);
+    verifier.verify(first, NOW, TTL);
+    for (let i = 2; i <= VERIFIED_TOKENS_REMEMBERED + 1; i++) verifier.verify(signToken(tokenPayload(BigInt(i), NOW), KEYS), NOW, TTL);
+    expect((verifier as unknown as { verified: Map<string, string> }).verified.size).toBe(VERIFIED_TOKENS_REMEMBERED);
+    expect((verifier as unknown as { verified: Map<string, string> }).verified.has(first)).toBe(false);
   });
 });
