@@ -39,9 +39,19 @@ export function createMetrics(node: LiteFSNode): Metrics {
     help: "This node's replication position (LiteFS TXID); absent when unknown.",
     registers: [registry],
     collect() {
-      const position = node.role().role === 'standalone' ? null : node.position();
+      const position = node.onLiteFS ? node.position() : null;
       if (position === null) this.reset();
       else this.set(Number(position));
+    },
+  });
+  new Counter({
+    name: 'ryw_wakeups_total',
+    help: "Waiting requests woken, by source: LiteFS's event stream or the pos-file poll.",
+    labelNames: ['source'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [source, count] of Object.entries(node.watcher.woken)) this.inc({ source }, count);
     },
   });
   new Gauge({

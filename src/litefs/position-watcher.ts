@@ -50,6 +50,8 @@ export class PositionWatcher {
   private closed = false;
   /** Pos-file reads made, for the benchmarks and metrics. */
   fileReads = 0;
+  /** Waiters woken, by what woke them: tells whether the event stream is doing its job. */
+  readonly woken = { events: 0, poll: 0 };
 
   constructor(private readonly options: PositionWatcherOptions) {
     this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
@@ -104,7 +106,7 @@ export class PositionWatcher {
     this.poller = setInterval(
       () => {
         if (this.waiters.size === 0) return this.stopPolling();
-        this.waiters.advance(this.read());
+        this.woken.poll += this.waiters.advance(this.read());
       },
       this.connected ? STREAMING_POLL_MS : this.pollMs,
     );
@@ -173,13 +175,13 @@ export class PositionWatcher {
       this.streamed = this.read();
       this.reconnectDelay = EVENTS_RECONNECT_MIN_MS;
       this.setConnected(true);
-      this.waiters.advance(this.streamed);
+      this.woken.events += this.waiters.advance(this.streamed);
     } else if (event.type === 'tx' && event.db === this.options.events!.database) {
       const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
       if (position === null) return;
       // Latest wins, even downwards: a restore or failover re-snapshot lowers it.
       this.streamed = position;
-      this.waiters.advance(position);
+      this.woken.events += this.waiters.advance(position);
     }
   }
 

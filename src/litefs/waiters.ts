@@ -35,9 +35,9 @@ export class Waiters {
     });
   }
 
-  /** Wakes every waiter whose target `position` has reached. */
-  advance(position: Position | null): void {
-    if (position === null || this.queue.length === 0) return;
+  /** Wakes every waiter whose target `position` has reached; returns how many. */
+  advance(position: Position | null): number {
+    if (position === null || this.queue.length === 0) return 0;
     const woken: Waiter[] = [];
     let kept = 0;
     for (const waiter of this.queue) {
@@ -47,6 +47,7 @@ export class Waiters {
     this.queue.length = kept;
     if (kept === 0) this.disarm();
     for (const waiter of woken) waiter.resolve(true);
+    return woken.length;
   }
 
   /** Gives up on everyone (shutdown). */

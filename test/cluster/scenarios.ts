@@ -182,9 +182,23 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
         };
       };
 
+      /** How many waiting requests ewr's app says were woken, by the event stream and by polling. */
+      const wakeups = async (): Promise<{ events: number; poll: number }> => {
+        const text = await (await fetch(`${cluster.appUrl('ewr')}/metrics`)).text();
+        const count = (source: string): number => {
+          const match = new RegExp(`ryw_wakeups_total\\{source="${source}"\\} (\\d+)`).exec(text);
+          if (!match) throw new Error(`no ryw_wakeups_total{source="${source}"} in ewr's /metrics`);
+          return Number(match[1]);
+        };
+        return { events: count('events'), poll: count('poll') };
+      };
+
       it('with LiteFS /events, within a small margin of the position arriving', async () => {
         await cluster.lag('ewr', lagMs);
+        const before = await wakeups();
         const race = await readRace();
+        // Woken by the stream, not by the slow safety poll that runs beside it.
+        expect(await wakeups()).toEqual({ events: before.events + 1, poll: before.poll });
         expect(race.decision).toBe('waited');
         expect(race.body).toContain(race.name);
         // It really waited for the lag (not served from a stale page) …
@@ -196,7 +210,9 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
       it('with LITEFS_API unset, by polling', async () => {
         await restartWith('ewr', { LITEFS_API: undefined });
         await cluster.lag('ewr', lagMs);
+        const before = await wakeups();
         const race = await readRace();
+        expect(await wakeups()).toEqual({ events: before.events, poll: before.poll + 1 });
         expect(race.decision).toBe('waited');
         expect(race.body).toContain(race.name);
         expect(race.totalMs).toBeGreaterThanOrEqual(lagMs / 2);

@@ -116,6 +116,10 @@ describe('a replica reading with a token', () => {
     expect(timing.dur).toBeGreaterThanOrEqual(280);
     expect(timing.dur).toBeLessThan(1_500);
     expect(res.text).toMatch(/This page waited \d+ ms for your latest change to reach region ewr/);
+    // No LITEFS_API here: the pos-file poller woke it.
+    const metrics = await request(app).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/ryw_wakeups_total\{source="poll"\} 1/);
+    expect(metrics.text).toMatch(/ryw_wakeups_total\{source="events"\} 0/);
   });
 
   it('on the primary, reports a read replayed there for its token as replayed', async () => {

@@ -141,6 +141,7 @@ describe('the LiteFS /events watcher', () => {
     // The stream did the waking (the file still said 3); the file was only read
     // by the slow safety net, once per STREAMING_POLL_MS at most.
     expect(watcher.fileReads - readsAtStart).toBeLessThanOrEqual(Math.ceil(elapsed / STREAMING_POLL_MS));
+    expect(watcher.woken).toEqual({ events: 1, poll: 0 });
   });
 
   it('still wakes waiters when the stream is connected but silent, by the slow safety poll', async () => {
@@ -155,6 +156,7 @@ describe('the LiteFS /events watcher', () => {
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(45);
     expect(elapsed).toBeLessThan(50 + STREAMING_POLL_MS + 500); // not the 5 s budget
+    expect(watcher.woken).toEqual({ events: 0, poll: 1 });
   });
 
   it("follows the role LiteFS reports, keeping the primary's name while a replica is cut off", async () => {
