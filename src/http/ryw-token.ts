@@ -31,7 +31,7 @@ export function signToken(payload: string, secrets: readonly string[]): string {
 }
 
 /** Checks a payload whose signature was already verified. */
-export function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCheck {
+function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCheck {
   if (payload.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
   const match = PAYLOAD.exec(payload);
   if (!match) return { ok: false, reason: 'malformed' };

@@ -31,7 +31,7 @@ export function readPosition(files: LiteFSFiles): Position | null {
   return content === null ? null : parsePositionFile(content);
 }
 
-export function hasPositionFile(files: LiteFSFiles): boolean {
+function hasPositionFile(files: LiteFSFiles): boolean {
   return readSmallFile(files.positionPath) !== null;
 }
 

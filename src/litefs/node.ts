@@ -8,14 +8,14 @@ export interface NodeIdentity {
   instance: string;
 }
 
-/**
- * This instance as LiteFS sees it: its role (from `.primary`), the primary's
- * id, and its position (from the shared watcher). Roles are read from the file
- * on every call, because a primary can change at any moment.
- */
 /** How long one read of `.lag` serves every request that asks. */
 export const LAG_CACHE_MS = 100;
 
+/**
+ * This instance as LiteFS sees it: its role and the primary's id (from the
+ * event stream, else `.primary` and `.lag`, asked on every call because a
+ * primary can change at any moment), and its position (from the shared watcher).
+ */
 export class LiteFSNode {
   private lagReadAt = -Infinity;
   private replicatedUntilCache: number | null = null;
