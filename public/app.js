@@ -79,6 +79,16 @@ async function publish(form) {
     window.location.assign(body.url);
     return;
   }
+  if (!res.ok && type.includes('application/json')) {
+    // The app refused the article and said why (a 503 when the database could
+    // not commit it: nothing was saved). The form stays as typed, with its
+    // draft id, and the draft stays in the tab until a publish succeeds.
+    const body = await res.json().catch(() => null);
+    if (body && typeof body.message === 'string') {
+      showProblem(form, /your text is still here/i.test(body.message) ? body.message : `${body.message} Nothing was lost: your text is still here.`);
+      return;
+    }
+  }
   if (type.includes('text/html')) {
     // The app answered with the form again (a field to fix, an expired form, a
     // conflict): show it as it would have been shown without this script.

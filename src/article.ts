@@ -33,6 +33,29 @@ export interface SearchHit {
   created: Date;
 }
 
+/** A word of a search that was not searched for, and why: the results page tells the reader. */
+export interface IgnoredWord {
+  word: string;
+  /**
+   * `repeated`: the same word as an earlier one (in another case or form, e.g.
+   * "Replicates" after "replicate"); `too_many`: past the most words searched
+   * at once; `too_long`: longer than any word (shown cut, ending in "…").
+   */
+  reason: 'repeated' | 'too_many' | 'too_long';
+}
+
+export interface SearchResults {
+  /** The search as read: control characters dropped, and cut (between words) when too long. */
+  text: string;
+  /** The words searched for, as typed: all must match. */
+  words: string[];
+  ignored: IgnoredWord[];
+  /** Whether the search was too long and only its start was read. */
+  truncated: boolean;
+  /** Best match first. */
+  hits: SearchHit[];
+}
+
 export const MAX_TITLE_LENGTH = 200;
 export const MAX_CONTENT_LENGTH = 20_000;
 export const HOME_PAGE_SIZE = 50;
@@ -72,12 +95,21 @@ export function validateArticle(
 export interface ArticleStore {
   /** Newest first. */
   list(limit?: number): Article[];
-  /** Full-text search; any string is a valid query. */
-  search(query: string, limit?: number): SearchHit[];
+  /**
+   * Full-text search; any string is a valid query, bounded before it runs
+   * (what was left out is in the results). Off the event loop, with a
+   * deadline: rejects with AppError('busy') when the database is locked, as
+   * the other reads throw, and AppError('unavailable') past the deadline or
+   * when too many searches are waiting.
+   */
+  search(query: string, limit?: number): Promise<SearchResults>;
   get(id: number): Article | null;
   /**
-   * Commits the article; throws AppError('unavailable') when the database is
-   * read-only. When an article was already published from `input.draftId`,
+   * Commits the article and returns it only once it is committed, so that the
+   * caller may acknowledge it. Throws AppError('busy') when a lock kept the
+   * commit from happening, AppError('unavailable') when the database cannot
+   * be written (read-only, an I/O error, full); then nothing was stored.
+   * When an article was already published from `input.draftId`,
    * commits nothing and returns that one, whatever its text: the caller
    * compares it with the input.
    */

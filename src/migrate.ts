@@ -1,6 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
 import { SqliteDatabase } from './sqlite/database.js';
-import { migrate } from './sqlite/migrations.js';
 
 /**
  * `node dist/migrate.js`: runs the migrations and exits. LiteFS's `exec` runs it
@@ -9,7 +8,7 @@ import { migrate } from './sqlite/migrations.js';
 try {
   const config = loadConfig();
   const database = new SqliteDatabase(config.databasePath, { create: true });
-  const { from, to } = migrate(database.handle());
+  const { from, to } = database.migrate();
   database.close();
   console.log(`litefs-ryw: migrated ${config.databasePath} from version ${from} to ${to}`);
 } catch (error) {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { seededRandom } from '../../src/checker/random.js';
+import { seededRandom } from '../../tools/checker/random.js';
 import { migrate } from '../../src/sqlite/migrations.js';
 
 /**

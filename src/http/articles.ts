@@ -12,7 +12,8 @@ import {
 import { AppError, isAppError } from '../error.js';
 import { cookieOptions } from './cookies.js';
 import type { createCsrf } from './csrf.js';
-import { UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
 import type { Render } from './views.js';
 
 /** Form bodies larger than this are refused (413) before parsing; the fields' own limits are far below. */
@@ -70,10 +71,12 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
       status,
     );
 
-  router.get('/', (req, res) => {
+  router.get('/', async (req, res) => {
     const search = queryString(req, 'search')?.trim() ?? '';
-    if (search) render(res, 'search', { search, hits: store.search(search) });
-    else render(res, 'home', { search, articles: store.list() });
+    if (!search) return render(res, 'home', { search, articles: store.list() });
+    const results = await store.search(search);
+    // The search as read (no control characters, cut when too long), also in the search box.
+    render(res, 'search', { search: results.text, results });
   });
 
   const showArticle = (res: Response, rawId: unknown) => {
@@ -98,7 +101,9 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
     if (!csrf.validateRequest(req)) {
       return showForm(req, res, 403, {
         ...typed,
-        problem: 'This form had expired, so nothing was saved. Your text is still here: publish again.',
+        problem: isCrossSite(req)
+          ? `${CROSS_SITE_MESSAGE} If you meant to publish this, your text is still here: publish it from this page.`
+          : 'This form had expired, so nothing was saved. Your text is still here: publish again.',
       });
     }
     const checked = validateArticle(typed);
@@ -123,11 +128,17 @@ export function articleRoutes({ store, csrf, render }: ArticleRoutesOptions): Ro
       else res.redirect(303, location);
     } catch (error) {
       if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
-      res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
-      showForm(req, res, 503, {
-        ...typed,
-        problem: 'The database could not save your article just now (the primary may be changing). Nothing was saved and your text is still here: try publishing again in a few seconds.',
-      });
+      // The store returns only once the article is committed, so nothing was:
+      // say so, never 303/201, and keep everything typed (the draft id too,
+      // so that a retry whose first try did land finds that article).
+      const busy = error.code === 'busy';
+      res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
+      const problem = busy
+        ? 'The database was busy and could not save your article just now. Nothing was saved and your text is still here: try publishing again in a moment.'
+        : 'The database could not save your article just now (the primary may be changing). Nothing was saved and your text is still here: try publishing again in a few seconds.';
+      // The form's script keeps its form on screen and shows the message.
+      if (req.accepts(['html', 'json']) === 'json') res.status(503).json({ error: error.code, message: problem });
+      else showForm(req, res, 503, { ...typed, problem });
     }
   });
 

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AppError } from '../error.js';
+import { migrate, SYNCHRONOUS, type MigrationResult } from './migrations.js';
 
 /**
  * How long a statement waits for SQLite's lock before giving up. Short on
@@ -20,6 +21,8 @@ export const BUSY_BACKOFF_MS = 1_000;
  */
 export class SqliteDatabase {
   private db: Database.Database | null = null;
+  /** The connection `synchronous` was set on (see write()). */
+  private durable: Database.Database | null = null;
   private lockedUntil = 0;
 
   constructor(
@@ -47,6 +50,9 @@ export class SqliteDatabase {
    * Runs one unit of work against the database, failing fast with
    * AppError('busy') while a recent statement found it locked, so that a
    * stuck lock costs one short freeze per BUSY_BACKOFF_MS, not one per request.
+   * What SQLite refuses for want of a lock becomes AppError('busy'), what it
+   * cannot write AppError('unavailable') (see refusalOf()); anything else is
+   * a bug and goes through as it is.
    */
   guard<T>(work: () => T, now = Date.now()): T {
     if (now < this.lockedUntil) throw new AppError('busy', 'The database is busy applying changes; try again in a moment.');
@@ -57,7 +63,63 @@ export class SqliteDatabase {
         this.lockedUntil = Date.now() + BUSY_BACKOFF_MS;
         throw new AppError('busy', 'The database is busy applying changes; try again in a moment.', { cause: error });
       }
+      const refusal = refusalOf(error);
+      if (refusal !== null) throw new AppError('unavailable', refusal, { cause: error });
       throw error;
+    }
+  }
+
+  /**
+   * Runs `work` as one write transaction (BEGIN IMMEDIATE … COMMIT) and
+   * returns only once SQLite has committed it: when COMMIT fails,
+   * better-sqlite3 rolls back and throws, and so does this (through guard()).
+   * Every write of the store goes through here (migrate() commits each
+   * migration in its own transaction the same way). A statement left to autocommit commits as
+   * it finishes, and better-sqlite3's get() takes the first row and resets
+   * the statement without looking at that commit's result: SQLITE_BUSY (a
+   * reader holds the lock COMMIT needs), an I/O error, a full disk, LiteFS
+   * refusing the commit on a node that just lost the primary lease would all
+   * be answered as success, for a row that does not exist.
+   */
+  write<T>(work: (db: Database.Database) => T): T {
+    return this.guard(() => {
+      const db = this.handle();
+      // Nested, db.transaction() would only take a savepoint, and its caller
+      // would acknowledge a write that is not committed yet.
+      if (db.inTransaction) throw new Error('SqliteDatabase.write() inside another transaction: nothing would be committed on return');
+      // Only commits care, and the pragma reads the schema, which a replica
+      // mid-apply has locked: set it before the first write, not at opening.
+      if (this.durable !== db) {
+        db.pragma(`synchronous = ${SYNCHRONOUS}`);
+        this.durable = db;
+      }
+      try {
+        return db.transaction(() => work(db)).immediate();
+      } catch (error) {
+        this.leaveTransaction(db);
+        throw error;
+      }
+    });
+  }
+
+  /** Brings the schema up to date; each migration has committed when this returns (see migrate()). */
+  migrate(): MigrationResult {
+    return this.guard(() => migrate(this.handle()));
+  }
+
+  /**
+   * better-sqlite3 rolls back when the work or its COMMIT fails; should that
+   * ROLLBACK fail too, the connection would stay inside the refused
+   * transaction, and every later read on it would see the write that was
+   * refused. Closing it ends the transaction (the next opening rolls the
+   * journal back).
+   */
+  private leaveTransaction(db: Database.Database): void {
+    if (!db.inTransaction) return;
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      this.close();
     }
   }
 
@@ -68,13 +130,19 @@ export class SqliteDatabase {
 }
 
 /**
- * Whether SQLite refused a write because the file is read-only: a LiteFS
- * replica answers EACCES, which SQLite reports as `disk I/O error` in WAL mode
- * and as SQLITE_READONLY in rollback mode (e.g. during a primary change).
+ * Why SQLite could not write, in the user's words, or null when it is not a
+ * refusal but a bug. At COMMIT as at any statement: a LiteFS replica (or a
+ * primary that lost its lease mid-transaction) answers EACCES, which SQLite
+ * reports as SQLITE_READONLY, SQLITE_CANTOPEN or a `disk I/O error`
+ * (SQLITE_IOERR_*, e.g. _DELETE when the journal's deletion, the commit, is
+ * refused); a full disk (or `max_page_count`) is SQLITE_FULL.
  */
-export function isReadOnlyError(error: unknown): boolean {
+export function refusalOf(error: unknown): string | null {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(READONLY|IOERR|CANTOPEN)/.test(code);
+  if (typeof code !== 'string') return null;
+  if (/^SQLITE_FULL/.test(code)) return 'The database is full: nothing more can be saved right now.';
+  if (/^SQLITE_(READONLY|IOERR|CANTOPEN)/.test(code)) return 'This copy of the database is read-only right now.';
+  return null;
 }
 
 /** Whether SQLite gave up waiting for a lock. */
