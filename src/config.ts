@@ -38,6 +38,10 @@ export interface Config {
   migrateToken: string | null;
   /** False only to measure or demonstrate the app without read-your-writes (benchmarks, the checker's control run). */
   rywEnabled: boolean;
+  /** When set, `/metrics` is served only on this port (same host as `port`) and the public port answers 404 for it. */
+  metricsPort: number | null;
+  /** When set, `/metrics` asks for `Authorization: Bearer <token>`, wherever it is served. */
+  metricsToken: string | null;
 }
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
@@ -64,6 +68,8 @@ const schema = z.object({
   RYW_TTL_S: integer(1, 7 * 24 * 3600),
   MIGRATE_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
   RYW_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+  METRICS_PORT: integer(1, 65535),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
 });
 
 export class ConfigError extends Error {
@@ -92,6 +98,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`${name}: ${issue.message} (got ${JSON.stringify(env[name])})`);
   }
   const vars = parsed.data;
+  if (vars.METRICS_PORT !== undefined && vars.METRICS_PORT === (vars.PORT ?? DEFAULT_PORT)) {
+    throw new ConfigError(`METRICS_PORT: must differ from PORT, or /metrics would stay on the public port (got ${JSON.stringify(env.METRICS_PORT)})`);
+  }
   const databasePath = databasePathFromUrl(vars.DATABASE_URL ?? DEFAULT_DATABASE_URL);
   const databaseDir = dirname(databasePath);
   const databaseName = basename(databasePath);
@@ -122,5 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ttlSeconds: vars.RYW_TTL_S ?? DEFAULT_TTL_S,
     migrateToken: vars.MIGRATE_TOKEN ?? null,
     rywEnabled: vars.RYW_ENABLED !== 'false',
+    metricsPort: vars.METRICS_PORT ?? null,
+    metricsToken: vars.METRICS_TOKEN ?? null,
   };
 }

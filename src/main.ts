@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createApp } from './http/server.js';
+import { createServer, DEFAULT_LIMITS, listen } from './http/listen.js';
+import { createMetrics } from './http/metrics.js';
+import { createApp, createMetricsApp } from './http/server.js';
 import { liteFSFiles, readPosition } from './litefs/files.js';
 import { LiteFSNode } from './litefs/node.js';
 import { PositionWatcher } from './litefs/position-watcher.js';
@@ -31,15 +32,20 @@ async function main(config: Config): Promise<void> {
 
   // A replica never creates or migrates the database: LiteFS brings both from the primary.
   const database = new SqliteDatabase(config.databasePath, { create: role !== 'replica' });
-  const runMigrations = () => migrate(database.handle());
+  const runMigrations = () => database.migrate();
   if (role !== 'replica') {
     const { from, to } = runMigrations();
     log.info({ from, to, path: config.databasePath }, 'database migrated');
   }
 
+  // Searches run on a worker thread with its own read-only connection (SearchWorkers).
+  const store = new SqliteArticleStore(database);
+  const metrics = createMetrics(node);
   const app = createApp({
     node,
-    store: new SqliteArticleStore(database),
+    metrics,
+    publicMetrics: config.metricsPort === null ? { token: config.metricsToken } : null,
+    store,
     log,
     secrets: config.secrets,
     waitMs: config.waitMs,
@@ -49,21 +55,37 @@ async function main(config: Config): Promise<void> {
     migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,
   });
 
-  const server: Server = app.listen(config.port, () => {
-    const { port } = server.address() as AddressInfo;
-    log.info({ port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${port}`);
-  });
-  server.on('error', (error) => {
+  const server: Server = createServer(app, DEFAULT_LIMITS);
+  // Same host as the public listener (every interface): on Fly, only fly.toml's services are public.
+  const metricsServer = config.metricsPort === null ? null : createServer(createMetricsApp(metrics, config.metricsToken), DEFAULT_LIMITS);
+  const fatal = (error: unknown) => {
     log.fatal({ err: error }, 'could not listen');
     process.exit(1);
-  });
+  };
+  try {
+    const { port } = await listen(server, config.port);
+    log.info({ port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${port}`);
+    if (metricsServer) {
+      const { port: metricsPort } = await listen(metricsServer, config.metricsPort!);
+      log.info({ port: metricsPort }, `metrics on http://localhost:${metricsPort}/metrics`);
+    }
+  } catch (error) {
+    fatal(error);
+  }
+  server.on('error', fatal);
+  metricsServer?.on('error', fatal);
 
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
     watcher.close();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     server.close(() => {
-      database.close();
-      process.exit(0);
+      // Searches still running were refused with the connections; stop their workers.
+      void store.close().finally(() => {
+        database.close();
+        process.exit(0);
+      });
     });
     server.closeAllConnections();
   };

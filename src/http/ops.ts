@@ -5,39 +5,62 @@ import type { LiteFSNode } from '../litefs/node.js';
 import { formatTxid } from '../position.js';
 import type { Metrics } from './metrics.js';
 
-/** What `GET /healthz` answers. */
+/**
+ * What `GET /healthz` answers: only what a health check (Fly's, the local
+ * edge's status page) needs. Names of instances and of the primary are for
+ * the operator's logs and pages, not for anyone who can reach the port.
+ */
 export interface Health {
-  region: string;
-  instance: string;
+  status: 'ok';
   role: 'primary' | 'replica' | 'standalone';
-  primary: string | null;
   position: string | null;
 }
 
 export function health(node: LiteFSNode): Health {
   const facts = node.facts();
   return {
-    region: facts.region,
-    instance: facts.instance,
+    status: 'ok',
     role: facts.role,
-    primary: facts.primary,
     position: facts.position === null ? null : formatTxid(facts.position),
   };
 }
 
-/** Health and metrics: never wait, never carry tokens. */
-export function opsRoutes(node: LiteFSNode, metrics: Metrics): Router {
+/** Health, and metrics unless they are served elsewhere (`metrics: null`): never wait, never carry tokens. */
+export function opsRoutes(node: LiteFSNode, metrics: MetricsAccess | null): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json(health(node));
   });
-  router.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  if (metrics) router.use(metricsRoutes(metrics));
+  return router;
+}
+
+/** Who may read `/metrics`: everyone who reaches the port, or only with `Authorization: Bearer <token>`. */
+export interface MetricsAccess {
+  metrics: Metrics;
+  token: string | null;
+}
+
+/** `GET /metrics` in Prometheus's text format, behind a bearer token when one is set (METRICS_TOKEN). */
+export function metricsRoutes({ metrics, token }: MetricsAccess): Router {
+  const router = Router();
+  const expected = token === null ? null : digest(token);
+  router.get('/metrics', async (req, res) => {
+    if (expected !== null && !bearerMatches(req.get('authorization'), expected)) {
+      throw new AppError('forbidden', 'A valid metrics token is required.');
+    }
+    res.set('Cache-Control', 'no-store').set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   return router;
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Compares digests: equal lengths, and no timing hint of the token. */
+function bearerMatches(header: string | undefined, expected: Buffer): boolean {
+  const given = /^Bearer (.+)$/.exec(header ?? '')?.[1];
+  return given !== undefined && timingSafeEqual(digest(given), expected);
+}
 
 /**
  * `POST /migrate/up`, only with `Authorization: Bearer <MIGRATE_TOKEN>`; it is

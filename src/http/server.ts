@@ -1,17 +1,21 @@
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
-import express, { type Express, type Request } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { ArticleStore } from '../article.js';
 import type { Fallback } from '../consistency.js';
+import { AppError, isAppError } from '../error.js';
 import type { LiteFSNode } from '../litefs/node.js';
 import { articleRoutes } from './articles.js';
-import { createCsrf } from './csrf.js';
-import { errorHandler, notFound } from './errors.js';
-import { createMetrics } from './metrics.js';
-import { migrateRoutes, opsRoutes } from './ops.js';
+import { cacheControl } from './cache-control.js';
+import { stringCookiesOnly } from './cookies.js';
+import { createCsrf, type CsrfOptions } from './csrf.js';
+import { errorHandler, notFound, statusOf } from './errors.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { metricsRoutes, migrateRoutes, opsRoutes } from './ops.js';
 import { readYourWrites, replayWhenBusy } from './read-your-writes.js';
+import { sameSiteWrites } from './same-site.js';
 import { createRenderer } from './views.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
@@ -34,6 +38,15 @@ export interface AppOptions {
   /** Enables `POST /migrate/up` with this bearer token. */
   migrate?: { token: string; run: () => { from: number; to: number } };
   writePaths?: readonly string[];
+  /** The registry to count into (default: a new one); main passes its own so that a METRICS_PORT listener serves the same counts. */
+  metrics?: Metrics;
+  /**
+   * `/metrics` on this app: open (default), behind a bearer token, or not
+   * at all (`null`: it is served on METRICS_PORT by createMetricsApp()).
+   */
+  publicMetrics?: { token: string | null } | null;
+  /** CSRF token windows (tests shorten them); see createCsrf(). */
+  csrf?: CsrfOptions;
 }
 
 const isExempt = (req: Request) => EXEMPT_PATHS.some((path) => (path.endsWith('/') ? req.path.startsWith(path) : req.path === path));
@@ -45,7 +58,7 @@ export function createApp(options: AppOptions): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  const metrics = createMetrics(node);
+  const metrics = options.metrics ?? createMetrics(node);
   const render = createRenderer(VIEWS_DIR, () => {
     const { role } = node.role();
     return { region: node.identity.region, instance: node.identity.instance, role };
@@ -69,6 +82,9 @@ export function createApp(options: AppOptions): Express {
   // Tokens are verified by readYourWrites itself (size first, then cookie-parser's
   // signedCookie against every secret), CSRF tokens by csrf-csrf: no signed cookies here.
   app.use(cookieParser());
+  app.use(stringCookiesOnly);
+  // Before readYourWrites(), so that it sees the token cookie readYourWrites() sets (see cacheControl()).
+  app.use(cacheControl());
   app.use(
     readYourWrites({
       node,
@@ -82,13 +98,35 @@ export function createApp(options: AppOptions): Express {
       observer: metrics,
     }),
   );
+  // Every write route: after readYourWrites(), so a replica replays a write and the primary refuses it.
+  // The article form's own CSRF check refuses it instead (csrf.ts), so that the form comes back with the text.
+  app.use(sameSiteWrites({ formPaths: ['/new'] }));
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.get('/favicon.ico', (_req, res) => res.sendFile('favicon.svg', { root: PUBLIC_DIR, headers: { 'Content-Type': 'image/svg+xml' } }));
-  app.use(opsRoutes(node, metrics));
+  const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
+  app.use(opsRoutes(node, publicMetrics === null ? null : { metrics, token: publicMetrics.token }));
   if (options.migrate) app.use(migrateRoutes(options.migrate.token, options.migrate.run));
-  app.use(articleRoutes({ store, csrf: createCsrf(options.secrets), render }));
+  app.use(articleRoutes({ store, csrf: createCsrf(options.secrets, options.csrf), render }));
   app.use(notFound);
   app.use(replayWhenBusy());
   app.use(errorHandler(render, log));
+  return app;
+}
+
+/**
+ * The app of the METRICS_PORT listener: `GET /metrics` (behind `token` when
+ * set) and nothing else, so that the public port need not serve it.
+ */
+export function createMetricsApp(metrics: Metrics, token: string | null): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(metricsRoutes({ metrics, token }));
+  app.use(notFound);
+  const plainError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const appError = isAppError(error) ? error : new AppError('internal', 'Something went wrong.');
+    res.status(statusOf(appError)).set('Cache-Control', 'no-store').type('text/plain').send(`${appError.message}\n`);
+  };
+  app.use(plainError);
   return app;
 }

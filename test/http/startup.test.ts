@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/cluster/ports.js';
+import { freePort } from '../../tools/cluster/ports.js';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 
@@ -46,7 +46,7 @@ describe('starting the app', () => {
     const port = await freePort();
     const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/nested/app.db` });
     running = app.child;
-    expect(await waitForHealth(port)).toMatchObject({ role: 'standalone', region: 'local' });
+    expect(await waitForHealth(port)).toMatchObject({ status: 'ok', role: 'standalone' });
     const home = await fetch(`http://127.0.0.1:${port}/`);
     expect(home.status).toBe(200);
     expect(await home.text()).toContain('No articles yet');
@@ -61,10 +61,13 @@ describe('starting the app', () => {
     const app = run({ PORT: String(port), DATABASE_URL: `file:${dir}/app.db`, RYW_SECRET: 'a-long-enough-secret-0123456789' });
     running = app.child;
     const health = await waitForHealth(port);
-    expect(health).toMatchObject({ role: 'replica', primary: 'fra-1', position: null });
+    expect(health).toMatchObject({ role: 'replica', position: null });
     const home = await fetch(`http://127.0.0.1:${port}/`);
     expect(home.status).toBe(503);
     expect(await home.text()).toMatch(/not available yet/);
+    // It knows the primary from .primary: writes go there.
+    const write = await fetch(`http://127.0.0.1:${port}/new`, { method: 'POST' });
+    expect(write.headers.get('fly-replay')).toBe('instance=fra-1');
     expect(existsSync(join(dir, 'app.db'))).toBe(false);
   });
 

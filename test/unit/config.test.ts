@@ -20,6 +20,8 @@ describe('configuration', () => {
       litefsApi: null,
       migrateToken: null,
       ephemeralSecret: true,
+      metricsPort: null,
+      metricsToken: null,
     });
     expect(config.databasePath).toBe(join(process.cwd(), 'data', 'app.db'));
     expect(config.secrets).toHaveLength(1);
@@ -46,6 +48,11 @@ describe('configuration', () => {
     ['MIGRATE_TOKEN', 'short'],
     ['RYW_ENABLED', 'maybe'],
     ['DATABASE_URL', 'file::memory:'],
+    ['METRICS_PORT', 'ninety'],
+    ['METRICS_PORT', '0'],
+    ['METRICS_PORT', '70000'],
+    ['METRICS_PORT', String(DEFAULT_PORT)],
+    ['METRICS_TOKEN', 'short'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
     expect(attempt).toThrow(ConfigError);
@@ -55,6 +62,11 @@ describe('configuration', () => {
       expect((error as Error).message.startsWith(`${name}:`)).toBe(true);
       expect((error as Error).message).not.toContain('\n');
     }
+  });
+
+  it('reads METRICS_PORT and METRICS_TOKEN', () => {
+    expect(loadConfig({ PORT: '8080', METRICS_PORT: '9091', METRICS_TOKEN: SECRET })).toMatchObject({ metricsPort: 9091, metricsToken: SECRET });
+    expect(() => loadConfig({ PORT: '9091', METRICS_PORT: '9091' })).toThrow(/^METRICS_PORT: must differ from PORT/);
   });
 
   it('requires RYW_SECRET when a -pos file shows LiteFS', () => {
