@@ -33,8 +33,11 @@ export const LINEAGE_MARGIN_MS = 1_000;
 export interface RequestFacts {
   /** A write by method (not GET/HEAD) or by route policy (a GET that writes). */
   write: boolean;
-  /** The valid read-your-writes token with the highest position the request carries. */
-  token: Token | null;
+  /**
+   * Every valid read-your-writes token the request carries (cookie, header).
+   * Each is judged on its own: one of an older lineage never costs the others.
+   */
+  tokens: readonly Token[];
   /** `?region=R`, already validated. */
   region: string | null;
   /** The instance that replayed this request here (from `fly-replay-src`). */
@@ -89,6 +92,31 @@ export function decideWhenBusy(request: RequestFacts, node: NodeFacts): TimeoutD
   return replayableTo(request, node)(node.primary) ? { kind: 'replay', target: { instance: node.primary } } : { kind: 'reject', why };
 }
 
+/**
+ * Whether a valid token was issued by an older lineage of the database than
+ * this node's (a restore, a primary re-created, a write lost in a failover),
+ * so that waiting for it would never end.
+ */
+export function ofOlderLineage(token: Token, node: NodeFacts): boolean {
+  if (node.role === 'standalone' || reached(node.position, token.position)) return false;
+  // A primary is never behind its own writes: a token ahead of it is of an
+  // older lineage. One that cannot read its position cannot tell: keep it.
+  if (node.role === 'primary') return node.position !== null;
+  // This replica has everything the primary committed before replicatedUntil;
+  // a token issued well before that and still ahead of it is of an older
+  // lineage (the primary's database was replaced).
+  return node.replicatedUntil !== null && token.issuedAt < node.replicatedUntil - LINEAGE_MARGIN_MS;
+}
+
+/** The token to honour: the highest of those not of an older lineage; null when none is left. */
+export function currentToken(tokens: readonly Token[], node: NodeFacts): Token | null {
+  let best: Token | null = null;
+  for (const token of tokens) {
+    if (!ofOlderLineage(token, node) && (best === null || token.position > best.position)) best = token;
+  }
+  return best;
+}
+
 export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallback): Decision {
   if (request.region !== null && request.region !== node.region) {
     return { kind: 'replay', target: { region: request.region } };
@@ -104,34 +132,22 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
       : { kind: 'reject', why: 'This write cannot reach the primary right now.' };
   }
 
-  if (node.role === 'standalone' || request.token === null) return { kind: 'serve', timing: 'none' };
+  if (node.role === 'standalone' || request.tokens.length === 0) return { kind: 'serve', timing: 'none' };
+  const token = currentToken(request.tokens, node);
+  if (token === null) return { kind: 'serve', timing: 'dropped' };
 
   // The reader's answer comes from here, but only because a replica could not
   // meet the token in time: say so, since the replica's 409 never reaches them.
   const met: Decision = { kind: 'serve', timing: request.replayedForToken ? 'replayed' : 'fresh' };
-
-  if (node.role === 'primary') {
-    // A primary is never behind its own writes: a token ahead of it was issued
-    // by an older lineage (restore, failover) and would never be met.
-    // A primary that cannot read its position cannot tell either: keep the token.
-    return node.position === null || reached(node.position, request.token.position) ? met : { kind: 'serve', timing: 'dropped' };
-  }
-
-  if (reached(node.position, request.token.position)) return met;
-
-  // This replica has everything the primary committed before replicatedUntil;
-  // a token issued well before that and still ahead of it is of an older
-  // lineage (the primary's database was replaced): waiting would never end.
-  if (node.replicatedUntil !== null && request.token.issuedAt < node.replicatedUntil - LINEAGE_MARGIN_MS) {
-    return { kind: 'serve', timing: 'dropped' };
-  }
+  // A primary keeps only tokens it has reached (or cannot judge): see ofOlderLineage().
+  if (node.role === 'primary' || reached(node.position, token.position)) return met;
 
   let onTimeout: TimeoutDecision;
   if (pinned || fallback === 'stale') onTimeout = { kind: 'stale' };
   else if (fallback === 'error') onTimeout = { kind: 'reject', why: 'This region has not caught up with your latest change yet.' };
   else if (canReplayTo(node.primary)) onTimeout = { kind: 'replay', target: { instance: node.primary, state: 'ryw' } };
   else onTimeout = { kind: 'stale' };
-  return { kind: 'wait', until: request.token.position, onTimeout };
+  return { kind: 'wait', until: token.position, onTimeout };
 }
 
 /** The `fly-replay` header value for a target, as Fly.io's proxy reads it. */

@@ -30,7 +30,7 @@ export function createMetrics(node: LiteFSNode): Metrics {
   });
   const dropped = new Counter({
     name: 'ryw_tokens_dropped_total',
-    help: 'Tokens dropped, by reason: forged, malformed, expired, oversized, or lineage (from an older lineage of the database).',
+    help: 'Tokens dropped, by reason: forged, malformed, expired, oversized, future (issued beyond the allowed clock skew), or lineage (from an older lineage of the database).',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -4,6 +4,7 @@ import {
   decide,
   decideWhenBusy,
   flyReplayHeader,
+  ofOlderLineage,
   parseReplaySource,
   type Fallback,
   type NodeFacts,
@@ -61,11 +62,18 @@ export interface ReadYourWritesOptions {
   now?: () => number;
 }
 
+/** What the request carried: every valid token (with where it came from), and why any other was refused. */
 interface CarriedTokens {
-  token: Token | null;
-  rejected: TokenRejection | null;
+  valid: { token: Token; fromCookie: boolean }[];
+  rejected: TokenRejection[];
   cookieRejected: boolean;
 }
+
+/**
+ * The methods that never write (RFC 9110's safe methods): served where they
+ * land, and never answered with a token. Every other method is a write.
+ */
+export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /**
  * Read-your-writes for an app on LiteFS: replays writes to the primary, issues
@@ -94,8 +102,9 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
 
     let issue = false;
     onHeaders(res, () => {
-      // Only a write that succeeded moved the position the reader must see.
-      if (issue && res.statusCode < 400) {
+      // Only a write the app answered with success (it committed before
+      // answering) moved the position the reader must see.
+      if (issue && res.statusCode >= 200 && res.statusCode < 400) {
         const position = node.committedPosition();
         if (position !== null) {
           const token = signToken(tokenPayload(position, now()), secrets);
@@ -114,18 +123,30 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
       throw new AppError('invalid', 'The region must be 2 to 12 lowercase letters or digits, like ?region=syd.');
     }
 
-    const write = (req.method !== 'GET' && req.method !== 'HEAD') || writePaths.has(req.path);
+    const write = !READ_METHODS.has(req.method) || writePaths.has(req.path);
     const carried = node.onLiteFS && enabled ? readTokens(req, verifier, now(), ttlSeconds) : noTokens;
+    const tokens = carried.valid.map((carriedToken) => carriedToken.token);
+    const highest = tokens.reduce<Token | null>((best, token) => (best === null || token.position > best.position ? token : best), null);
     // Without a token the position does not matter: no file is read for it.
-    const facts = node.facts({ position: carried.token !== null, tokenPosition: carried.token?.position });
+    const facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
     res.locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
-    if (carried.rejected) observer?.dropped(carried.rejected);
-    if (carried.cookieRejected) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
+    for (const reason of carried.rejected) observer?.dropped(reason);
+    // Each token is judged on its own: one of an older lineage is dropped
+    // (and its cookie cleared) without costing a valid one beside it.
+    let clearCookie = carried.cookieRejected;
+    if (!write) {
+      for (const { token, fromCookie } of carried.valid) {
+        if (!ofOlderLineage(token, facts)) continue;
+        observer?.dropped('lineage');
+        clearCookie ||= fromCookie;
+      }
+    }
+    if (clearCookie) res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
 
     const source = parseReplaySource(req.get('fly-replay-src'));
     const request: RequestFacts = {
       write,
-      token: carried.token,
+      tokens,
       region: region ?? null,
       replayedFrom: source?.instance ?? null,
       replayedForToken: source?.state === 'ryw',
@@ -150,11 +171,7 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
 
     switch (act.kind) {
       case 'serve':
-        locals.timing = carried.rejected && act.timing === 'none' ? 'dropped' : act.timing;
-        if (act.timing === 'dropped') {
-          observer?.dropped('lineage');
-          res.clearCookie(TOKEN_COOKIE, cookieOptions(req));
-        }
+        locals.timing = carried.rejected.length > 0 && act.timing === 'none' ? 'dropped' : act.timing;
         issue = enabled && write && facts.role === 'primary';
         return next();
       case 'stale':
@@ -173,32 +190,55 @@ export function readYourWrites(options: ReadYourWritesOptions): RequestHandler {
   };
 }
 
-const noTokens: CarriedTokens = { token: null, rejected: null, cookieRejected: false };
+const noTokens: CarriedTokens = { valid: [], rejected: [], cookieRejected: false };
 
 /**
- * The tokens a request carries, cookie and header; the higher valid one wins.
- * Both are checked the same way, size first, so an oversized cookie costs no
- * HMAC and counts as oversized.
+ * The tokens a request carries, cookie and header, each checked on its own
+ * and the same way, size first, so an oversized cookie costs no HMAC and
+ * counts as oversized. A cookie that is not a string (cookie-parser decodes
+ * `j:{…}` values as JSON) is no token of ours: malformed.
  */
 function readTokens(req: Request, verifier: TokenVerifier, now: number, ttlSeconds: number): CarriedTokens {
   const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
-  const cookie: unknown = req.cookies?.[TOKEN_COOKIE];
-  if (typeof cookie === 'string') checks.push({ check: verifier.verify(cookie, now, ttlSeconds), fromCookie: true });
+  const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
+  if (cookie !== undefined) checks.push({ check: verifier.verify(cookie, now, ttlSeconds), fromCookie: true });
   const header = req.get(TOKEN_HEADER);
   if (header !== undefined) checks.push({ check: verifier.verify(header, now, ttlSeconds), fromCookie: false });
 
-  let token: Token | null = null;
-  let rejected: TokenRejection | null = null;
-  let cookieRejected = false;
+  const carried: CarriedTokens = { valid: [], rejected: [], cookieRejected: false };
   for (const { check, fromCookie } of checks) {
-    if (check.ok) {
-      if (token === null || check.token.position > token.position) token = check.token;
-    } else {
-      rejected = check.reason;
-      cookieRejected ||= fromCookie;
+    if (check.ok) carried.valid.push({ token: check.token, fromCookie });
+    else {
+      carried.rejected.push(check.reason);
+      carried.cookieRejected ||= fromCookie;
     }
   }
-  return { token, rejected, cookieRejected };
+  return carried;
+}
+
+/** Longest Cookie header searched for the token: browsers send at most a few KiB. */
+const MAX_COOKIE_HEADER = 16 * 1024;
+
+/**
+ * One cookie's value from a `Cookie` header, percent-decoded, as the browser
+ * sent it: no JSON (`j:`) or signature decoding by some other middleware, so
+ * whatever is there is judged as a token, and refused like any other
+ * malformed one. The first occurrence wins, as in the `cookie` package.
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined || header.length > MAX_COOKIE_HEADER) return undefined;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
 }
 
 const REPLAY_REASONS = {

@@ -10,7 +10,14 @@ export const TOKEN_HEADER = 'RYW-Token';
 /** Anything longer is not a token of ours: rejected before any HMAC work. */
 export const MAX_TOKEN_LENGTH = 160;
 
-export type TokenRejection = 'malformed' | 'forged' | 'expired' | 'oversized';
+/**
+ * How far in the future (by this instance's clock) a token's issue time may
+ * be: the primary's clock may run a little ahead of ours. A token from
+ * further ahead would outlive RYW_TTL_S, so it is refused.
+ */
+export const MAX_CLOCK_SKEW_MS = 10_000;
+
+export type TokenRejection = 'malformed' | 'forged' | 'expired' | 'oversized' | 'future';
 export type TokenCheck = { ok: true; token: Token } | { ok: false; reason: TokenRejection };
 
 /**
@@ -37,6 +44,7 @@ function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCh
   if (!match) return { ok: false, reason: 'malformed' };
   const issuedAt = Number(match[2]);
   if (issuedAt + ttlSeconds * 1000 <= now) return { ok: false, reason: 'expired' };
+  if (issuedAt > now + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'future' };
   return { ok: true, token: { position: parseTxid(match[1]!)!, issuedAt } };
 }
 

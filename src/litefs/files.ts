@@ -16,35 +16,50 @@ export function liteFSFiles(databaseDir: string, databaseName: string): LiteFSFi
   return { positionPath: join(databaseDir, `${databaseName}-pos`), primaryPath: join(databaseDir, '.primary'), lagPath: join(databaseDir, '.lag') };
 }
 
-function readSmallFile(path: string): string | null {
+/**
+ * A small file's content, or why there is none: `absent` only when the file
+ * does not exist (ENOENT, ENOTDIR); any other failure (a directory, EACCES,
+ * EIO, a FUSE hiccup) is `unreadable`, which callers must treat as "unknown",
+ * never as "absent".
+ */
+type SmallFile = { content: string } | { absent: true } | { unreadable: NodeJS.ErrnoException };
+
+function readSmallFile(path: string): SmallFile {
   try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    // Missing (ENOENT), unreadable, or a FUSE hiccup: "unknown", never a crash.
-    return null;
+    return { content: readFileSync(path, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { absent: true };
+    return { unreadable: error as NodeJS.ErrnoException };
   }
 }
 
+const contentOf = (file: SmallFile): string | null => ('content' in file ? file.content : null);
+
 /** The position in `<db>-pos`, or null when it is missing or malformed. */
 export function readPosition(files: LiteFSFiles): Position | null {
-  const content = readSmallFile(files.positionPath);
+  const content = contentOf(readSmallFile(files.positionPath));
   return content === null ? null : parsePositionFile(content);
 }
 
+/** Whether a `-pos` file is there: one that exists but cannot be read still says "LiteFS". */
 function hasPositionFile(files: LiteFSFiles): boolean {
-  return readSmallFile(files.positionPath) !== null;
+  return !('absent' in readSmallFile(files.positionPath));
 }
 
 /**
- * What `.primary` says. Absent: on LiteFS this node is the primary (or cut off
- * from it: LiteFS removes the file while a replica is disconnected). Present:
- * this node is a replica, and the file names the primary, or null when its
- * content is not a hostname.
+ * What `.primary` says. Absent (it does not exist): on LiteFS this node is the
+ * primary (or cut off from it: LiteFS removes the file while a replica is
+ * disconnected). Present: this node is a replica, and the file names the
+ * primary, or null when its content is not a hostname. A `.primary` that
+ * exists but cannot be read counts as present with an unknown primary: a node
+ * that cannot tell must never act as the primary.
  */
 export function readPrimary(files: LiteFSFiles): { exists: false } | { exists: true; primary: string | null } {
-  const content = readSmallFile(files.primaryPath);
-  if (content === null) return { exists: false };
-  const name = content.trim();
+  const file = readSmallFile(files.primaryPath);
+  if ('absent' in file) return { exists: false };
+  if ('unreadable' in file) return { exists: true, primary: null };
+  const name = file.content.trim();
   return { exists: true, primary: isLeaseHostname(name) ? name : null };
 }
 
@@ -64,9 +79,9 @@ export function liteFSFilesPresent(files: LiteFSFiles): boolean {
 /** LiteFS writes this many ms into `.lag` before a replica's first sync. */
 const LAG_NOT_SYNCED = 2 ** 31 - 1;
 
-/** The raw number in `.lag` (`%+010d\n`), or null when missing or malformed. */
-function readLagFile(files: LiteFSFiles): number | null {
-  const content = readSmallFile(files.lagPath);
+/** The raw number in `.lag` (`%+010d\n`), or null when missing, unreadable or malformed. */
+function readLagFile(files: LiteFSFiles, file = readSmallFile(files.lagPath)): number | null {
+  const content = contentOf(file);
   const match = content === null ? null : /^\s*([+-]?\d{1,10})\s*$/.exec(content);
   return match ? Number(match[1]) : null;
 }
@@ -86,6 +101,9 @@ export function readLag(files: LiteFSFiles): number | null {
  * reconnecting and `.primary` is briefly absent.
  */
 export function lagShowsReplica(files: LiteFSFiles): boolean {
-  const lag = readLagFile(files);
+  const file = readSmallFile(files.lagPath);
+  // Unreadable is "unknown": never enough to act as the primary.
+  if ('unreadable' in file) return true;
+  const lag = readLagFile(files, file);
   return lag !== null && lag !== 0;
 }

@@ -1,6 +1,6 @@
 import type { NodeFacts, Role } from '../consistency.js';
 import { reached, type Position } from '../position.js';
-import { lagShowsReplica, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
+import { lagShowsReplica, readLag, readPrimary, type LiteFSFiles } from './files.js';
 import type { PositionWatcher } from './position-watcher.js';
 
 export interface NodeIdentity {
@@ -35,7 +35,13 @@ export class LiteFSNode {
    */
   facts(needs: { position: boolean; tokenPosition?: Position } = { position: true }): NodeFacts {
     const { role, primary } = this.role();
-    const position = role !== 'standalone' && needs.position ? this.position() : null;
+    let position = role !== 'standalone' && needs.position ? this.position() : null;
+    // The stream may not have told us of a commit yet (a read on the primary
+    // right after its own write beats the `tx` event): before judging a token
+    // ahead of us, ask the pos file, which is always current.
+    if (needs.tokenPosition !== undefined && role !== 'standalone' && this.watcher.streaming && !reached(position, needs.tokenPosition)) {
+      position = this.watcher.refresh();
+    }
     const behind = role === 'replica' && needs.tokenPosition !== undefined && !reached(position, needs.tokenPosition);
     return { ...this.identity, role, primary, position, replicatedUntil: behind ? this.replicatedUntil() : null };
   }
@@ -79,6 +85,6 @@ export class LiteFSNode {
    * because right after a commit the event stream may not have told us yet.
    */
   committedPosition(): Position | null {
-    return readPosition(this.files);
+    return this.watcher.refresh();
   }
 }

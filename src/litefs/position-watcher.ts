@@ -41,7 +41,8 @@ export class PositionWatcher {
   private readonly waiters = new Waiters();
   private readonly pollMs: number;
   private poller: NodeJS.Timeout | null = null;
-  private streamed: Position | null = null;
+  /** The latest position learnt, from the pos file or the stream alike (see observe()). */
+  private known: Position | null = null;
   private streamedRole: StreamedRole | null = null;
   private connected = false;
   private stream: ClientRequest | null = null;
@@ -74,7 +75,15 @@ export class PositionWatcher {
 
   /** The position now: from the stream when connected, else one read of the pos file. */
   current(): Position | null {
-    return this.connected ? this.streamed : this.read();
+    return this.connected ? this.known : this.refresh();
+  }
+
+  /**
+   * Reads the pos file now, which is always the truth, and learns from it:
+   * e.g. right after a commit, before its `tx` event has arrived.
+   */
+  refresh(): Position | null {
+    return this.observe(this.read(), 'poll');
   }
 
   /**
@@ -101,12 +110,29 @@ export class PositionWatcher {
     return this.options.readPosition();
   }
 
+  /**
+   * The one path every position comes in by, from the pos file (polls, token
+   * issues, seeding) and from the event stream alike, so that decisions,
+   * waiters and metrics all see one truth. The file is the truth at the time
+   * it was read. An event below what is known may be one that was overtaken
+   * by a read of the file, or a real move down (a restore, a failover
+   * re-snapshot): the file tells which.
+   */
+  private observe(position: Position | null, source: 'events' | 'poll'): Position | null {
+    if (source === 'events' && position !== null && this.known !== null && position < this.known) {
+      return this.refresh();
+    }
+    this.known = position;
+    this.woken[source] += this.waiters.advance(position);
+    return position;
+  }
+
   private startPolling(): void {
     if (this.poller) return;
     this.poller = setInterval(
       () => {
         if (this.waiters.size === 0) return this.stopPolling();
-        this.woken.poll += this.waiters.advance(this.read());
+        this.refresh();
       },
       this.connected ? STREAMING_POLL_MS : this.pollMs,
     );
@@ -172,16 +198,13 @@ export class PositionWatcher {
     if (event.type === 'init') {
       // The stream tells of changes, not of where we are: seed from the file,
       // then follow the stream.
-      this.streamed = this.read();
       this.reconnectDelay = EVENTS_RECONNECT_MIN_MS;
       this.setConnected(true);
-      this.woken.events += this.waiters.advance(this.streamed);
+      this.refresh();
     } else if (event.type === 'tx' && event.db === this.options.events!.database) {
       const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
       if (position === null) return;
-      // Latest wins, even downwards: a restore or failover re-snapshot lowers it.
-      this.streamed = position;
-      this.woken.events += this.waiters.advance(position);
+      this.observe(position, 'events');
     }
   }
 

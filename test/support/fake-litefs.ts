@@ -6,6 +6,8 @@ import { pino } from 'pino';
 import type { Express } from 'express';
 import type { ArticleStore } from '../../src/article.js';
 import type { Fallback } from '../../src/consistency.js';
+import type { CsrfOptions } from '../../src/http/csrf.js';
+import { createMetrics, type Metrics } from '../../src/http/metrics.js';
 import { createApp } from '../../src/http/server.js';
 import { signToken, tokenPayload } from '../../src/http/ryw-token.js';
 import { liteFSFiles, liteFSFilesPresent, readPosition } from '../../src/litefs/files.js';
@@ -75,9 +77,20 @@ export class FakeLiteFS {
     readonly?: boolean;
     wrapStore?: (store: ArticleStore) => ArticleStore;
     pollMs?: number;
+    /** A LiteFS API whose `/events` stream feeds positions and the role, as LITEFS_API does. */
+    events?: URL;
     rywEnabled?: boolean;
-  } = {}): { app: Express; watcher: PositionWatcher; node: LiteFSNode } {
-    const watcher = new PositionWatcher({ readPosition: () => readPosition(this.files), pollMs: options.pollMs });
+    /** `/metrics` on the app: open (default), behind a token, or not at all (null, as with METRICS_PORT). */
+    publicMetrics?: { token: string | null } | null;
+    csrf?: CsrfOptions;
+    /** The search workers' deadline, pool and queue (SearchWorkers). */
+    search?: { deadlineMs?: number; workers?: number; maxQueued?: number; maxWaitMs?: number };
+  } = {}): { app: Express; watcher: PositionWatcher; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics } {
+    const watcher = new PositionWatcher({
+      readPosition: () => readPosition(this.files),
+      pollMs: options.pollMs,
+      events: options.events ? { api: options.events, database: 'app.db' } : undefined,
+    });
     const node = new LiteFSNode(
       { region: options.region ?? 'ewr', instance: options.instance ?? 'ewr-1' },
       this.files,
@@ -85,9 +98,13 @@ export class FakeLiteFS {
       liteFSFilesPresent(this.files),
     );
     const database = new SqliteDatabase(this.dbPath, { readonly: options.readonly ?? false });
-    const store = new SqliteArticleStore(database);
+    const store = new SqliteArticleStore(database, { search: options.search });
+    const metrics = createMetrics(node);
     const app = createApp({
       node,
+      metrics,
+      publicMetrics: options.publicMetrics,
+      csrf: options.csrf,
       store: options.wrapStore ? options.wrapStore(store) : store,
       log: pino({ level: 'silent' }),
       secrets: options.secrets ?? SECRETS,
@@ -96,10 +113,11 @@ export class FakeLiteFS {
       ttlSeconds: options.ttlSeconds ?? 300,
       writePaths: options.writePaths,
       rywEnabled: options.rywEnabled,
-      migrate: options.migrateToken ? { token: options.migrateToken, run: () => migrate(database.handle()) } : undefined,
+      migrate: options.migrateToken ? { token: options.migrateToken, run: () => database.migrate() } : undefined,
     });
-    this.closers.push(() => watcher.close(), () => database.close());
-    return { app, watcher, node };
+    // The store's search workers are terminated in the background: nothing waits on them.
+    this.closers.push(() => watcher.close(), () => void store.close(), () => database.close());
+    return { app, watcher, node, database, metrics };
   }
 
   /** Seeds an article straight into the file, as if it had replicated here. */

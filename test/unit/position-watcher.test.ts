@@ -1,8 +1,7 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PositionWatcher, STREAMING_POLL_MS } from '../../src/litefs/position-watcher.js';
 import { Waiters } from '../../src/litefs/waiters.js';
+import { fakeEvents } from '../support/fake-events.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -86,30 +85,10 @@ describe('the LiteFS /events watcher', () => {
     await close?.();
   });
 
-  /** An HTTP server speaking LiteFS's `/events` format (newline-delimited JSON). */
   async function eventsServer() {
-    const clients = new Set<ServerResponse>();
-    const server = createServer((req, res) => {
-      if (req.url !== '/events') return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      res.write(`${JSON.stringify({ type: 'init', data: { isPrimary: false, hostname: 'fra-1' } })}\n`);
-      clients.add(res);
-      res.on('close', () => clients.delete(res));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const send = (txid: string, db = 'app.db') => {
-      const line = `${JSON.stringify({ type: 'tx', db, data: { txID: txid, postApplyChecksum: 'ab'.repeat(8), commit: 1 } })}\n`;
-      for (const client of clients) client.write(line);
-    };
-    const sendRaw = (event: object) => {
-      for (const client of clients) client.write(`${JSON.stringify(event)}\n`);
-    };
-    const dropClients = () => {
-      for (const client of clients) client.destroy();
-    };
-    close = () => new Promise<void>((resolve) => { dropClients(); server.close(() => resolve()); });
-    return { url, send, sendRaw, dropClients, connected: () => clients.size };
+    const events = await fakeEvents();
+    close = events.close;
+    return events;
   }
 
   const until = async (condition: () => boolean, ms = 3_000) => {
@@ -157,6 +136,38 @@ describe('the LiteFS /events watcher', () => {
     expect(elapsed).toBeGreaterThanOrEqual(45);
     expect(elapsed).toBeLessThan(50 + STREAMING_POLL_MS + 500); // not the 5 s budget
     expect(watcher.woken).toEqual({ events: 0, poll: 1 });
+    // What the poll read is what the process now knows: decisions and /metrics see it too.
+    expect(watcher.current()).toBe(4n);
+  });
+
+  it('learns a commit from the pos file before its tx event arrives, and keeps it when the event comes late', async () => {
+    const events = await eventsServer();
+    let filePosition = 3n;
+    watcher = new PositionWatcher({ readPosition: () => filePosition, events: { api: events.url, database: 'app.db' } });
+    await until(() => watcher!.streaming);
+    filePosition = 5n;
+    expect(watcher.current()).toBe(3n); // the stream has not said so yet
+    expect(watcher.refresh()).toBe(5n);
+    expect(watcher.current()).toBe(5n);
+    // The stream's events for 4 and 5 arrive after the read: 4 must not take us back.
+    events.send('0000000000000004');
+    // An event after it, whose effect we can see, proves the 4 was processed.
+    events.sendRaw({ type: 'primaryChange', data: { isPrimary: false, hostname: 'fra-2' } });
+    await until(() => watcher!.role()?.primary === 'fra-2');
+    expect(watcher.current()).toBe(5n);
+    events.send('0000000000000006');
+    await until(() => watcher!.current() === 6n);
+  });
+
+  it('follows the position down when the pos file confirms it (a restore)', async () => {
+    const events = await eventsServer();
+    let filePosition = 9n;
+    watcher = new PositionWatcher({ readPosition: () => filePosition, events: { api: events.url, database: 'app.db' } });
+    await until(() => watcher!.streaming);
+    expect(watcher.current()).toBe(9n);
+    filePosition = 2n;
+    events.send('0000000000000002');
+    await until(() => watcher!.current() === 2n);
   });
 
   it("follows the role LiteFS reports, keeping the primary's name while a replica is cut off", async () => {

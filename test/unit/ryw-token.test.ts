@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { signedCookie } from 'cookie-parser';
-import { MAX_TOKEN_LENGTH, signToken, tokenPayload, TokenVerifier, verifyToken, VERIFIED_TOKENS_REMEMBERED } from '../../src/http/ryw-token.js';
+import { MAX_CLOCK_SKEW_MS, MAX_TOKEN_LENGTH, signToken, tokenPayload, TokenVerifier, verifyToken, VERIFIED_TOKENS_REMEMBERED } from '../../src/http/ryw-token.js';
 
 const NOW = 1_800_000_000_000;
 const TTL = 300;
@@ -34,6 +34,17 @@ describe('read-your-writes tokens', () => {
     const token = signToken(tokenPayload(9n, NOW), KEYS);
     expect(verifyToken(token, KEYS, NOW + TTL * 1000 - 1, TTL).ok).toBe(true);
     expect(verifyToken(token, KEYS, NOW + TTL * 1000, TTL)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('issued in the future count only within a small clock skew, so none outlives the TTL', () => {
+    const ahead = signToken(tokenPayload(9n, NOW + MAX_CLOCK_SKEW_MS), KEYS);
+    expect(verifyToken(ahead, KEYS, NOW, TTL).ok).toBe(true);
+    const farAhead = signToken(tokenPayload(9n, NOW + MAX_CLOCK_SKEW_MS + 1), KEYS);
+    expect(verifyToken(farAhead, KEYS, NOW, TTL)).toEqual({ ok: false, reason: 'future' });
+    // A remembered token is judged again on every use.
+    const verifier = new TokenVerifier(KEYS);
+    expect(verifier.verify(ahead, NOW, TTL).ok).toBe(true);
+    expect(verifier.verify(ahead, NOW - 1, TTL)).toEqual({ ok: false, reason: 'future' });
   });
 
   it('are rejected when tampered with', () => {
