@@ -1,0 +1,155 @@
+import type { ReplayTarget } from './fly-replay.js';
+import { reached, type Position } from './position.js';
+
+/**
+ * The read-your-writes decision table, as a pure function: the request's facts,
+ * the node's facts and the policy in; what to do out. The middleware only
+ * acts on the returned value (./middleware.ts). No HTTP, no LiteFS, no clock.
+ */
+
+export const FALLBACKS = ['replay', 'stale', 'error'] as const;
+/** What a replica does when a token is not met within the wait budget. */
+export type Fallback = (typeof FALLBACKS)[number];
+
+export type Role = 'standalone' | 'primary' | 'replica';
+
+/** The `desc` of `Server-Timing: ryw;…`: what happened to this request. */
+export const TIMINGS = ['none', 'issued', 'fresh', 'waited', 'stale', 'replayed', 'unavailable', 'dropped'] as const;
+export type Timing = (typeof TIMINGS)[number];
+
+/** What a verified read-your-writes token says. */
+export interface Token {
+  position: Position;
+  /** When the primary issued it (unix ms, the primary's clock). */
+  issuedAt: number;
+}
+
+/**
+ * How far a token may predate what a replica has heard from the primary and
+ * still be of this lineage: covers the stream's ordering of a commit against
+ * the heartbeat that follows it.
+ */
+export const LINEAGE_MARGIN_MS = 1_000;
+
+export interface RequestFacts {
+  /** A write by method (not a safe method) or by route policy (a GET that writes). */
+  write: boolean;
+  /**
+   * Every valid read-your-writes token the request carries (cookie, header).
+   * Each is judged on its own: one of an older lineage never costs the others.
+   */
+  tokens: readonly Token[];
+  /** `?region=R`, already validated. */
+  region: string | null;
+  /** The instance that replayed this request here (from `fly-replay-src`). */
+  replayedFrom: string | null;
+  /** True when a replica replayed this read here because it could not meet its token (`state=ryw`). */
+  replayedForToken: boolean;
+}
+
+export interface NodeFacts {
+  role: Role;
+  region: string;
+  instance: string;
+  /** The primary's id as named in `.primary`; null on the primary. */
+  primary: string | null;
+  position: Position | null;
+  /**
+   * On a replica: the primary's time (unix ms) up to which this replica has
+   * received everything (LiteFS's `.lag` read backwards); null when unknown,
+   * e.g. before the first sync or when not asked for.
+   */
+  replicatedUntil: number | null;
+}
+
+export type { ReplayTarget };
+
+/** The `state` a replica puts in `fly-replay` when it replays a read it could not meet in time. */
+export const RYW_REPLAY_STATE = 'ryw';
+
+/** What to do once the wait budget has run out. */
+export type TimeoutDecision =
+  | { kind: 'replay'; target: ReplayTarget }
+  | { kind: 'stale' }
+  | { kind: 'reject'; why: string };
+
+export type Decision =
+  | { kind: 'serve'; timing: 'none' | 'fresh' | 'replayed' | 'dropped' }
+  | { kind: 'wait'; until: Position; onTimeout: TimeoutDecision }
+  | TimeoutDecision;
+
+/** Never send a request back where it came from, or to itself: that is a replay loop. */
+const replayableTo =
+  (request: RequestFacts, node: NodeFacts) =>
+  (instance: string | null): instance is string =>
+    instance !== null && instance !== request.replayedFrom && instance !== node.instance;
+
+/**
+ * What to do with a read when this node's database is locked (on a replica,
+ * LiteFS holds the lock while a transaction streams in, and a stalled link
+ * can hold it for long): the primary has the data, so send readers there,
+ * unless they came from it or are pinned here.
+ */
+export function decideWhenBusy(request: RequestFacts, node: NodeFacts): TimeoutDecision {
+  const why = 'This copy of the database is busy applying changes.';
+  if (request.write || node.role !== 'replica' || request.region !== null) return { kind: 'reject', why };
+  return replayableTo(request, node)(node.primary) ? { kind: 'replay', target: { instance: node.primary } } : { kind: 'reject', why };
+}
+
+/**
+ * Whether a valid token was issued by an older lineage of the database than
+ * this node's (a restore, a primary re-created, a write lost in a failover),
+ * so that waiting for it would never end.
+ */
+export function ofOlderLineage(token: Token, node: NodeFacts): boolean {
+  if (node.role === 'standalone' || reached(node.position, token.position)) return false;
+  // A primary is never behind its own writes: a token ahead of it is of an
+  // older lineage. One that cannot read its position cannot tell: keep it.
+  if (node.role === 'primary') return node.position !== null;
+  // This replica has everything the primary committed before replicatedUntil;
+  // a token issued well before that and still ahead of it is of an older
+  // lineage (the primary's database was replaced).
+  return node.replicatedUntil !== null && token.issuedAt < node.replicatedUntil - LINEAGE_MARGIN_MS;
+}
+
+/** The token to honour: the highest of those not of an older lineage; null when none is left. */
+export function currentToken(tokens: readonly Token[], node: NodeFacts): Token | null {
+  let best: Token | null = null;
+  for (const token of tokens) {
+    if (!ofOlderLineage(token, node) && (best === null || token.position > best.position)) best = token;
+  }
+  return best;
+}
+
+export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallback): Decision {
+  if (request.region !== null && request.region !== node.region) {
+    return { kind: 'replay', target: { region: request.region } };
+  }
+  // A request pinned to this region by ?region= is served here, whatever it takes.
+  const pinned = request.region !== null;
+  const canReplayTo = replayableTo(request, node);
+
+  if (request.write) {
+    if (node.role !== 'replica') return { kind: 'serve', timing: 'none' };
+    return canReplayTo(node.primary)
+      ? { kind: 'replay', target: { instance: node.primary } }
+      : { kind: 'reject', why: 'This write cannot reach the primary right now.' };
+  }
+
+  if (node.role === 'standalone' || request.tokens.length === 0) return { kind: 'serve', timing: 'none' };
+  const token = currentToken(request.tokens, node);
+  if (token === null) return { kind: 'serve', timing: 'dropped' };
+
+  // The reader's answer comes from here, but only because a replica could not
+  // meet the token in time: say so, since the replica's 409 never reaches them.
+  const met: Decision = { kind: 'serve', timing: request.replayedForToken ? 'replayed' : 'fresh' };
+  // A primary keeps only tokens it has reached (or cannot judge): see ofOlderLineage().
+  if (node.role === 'primary' || reached(node.position, token.position)) return met;
+
+  let onTimeout: TimeoutDecision;
+  if (pinned || fallback === 'stale') onTimeout = { kind: 'stale' };
+  else if (fallback === 'error') onTimeout = { kind: 'reject', why: 'This region has not caught up with your latest change yet.' };
+  else if (canReplayTo(node.primary)) onTimeout = { kind: 'replay', target: { instance: node.primary, state: RYW_REPLAY_STATE } };
+  else onTimeout = { kind: 'stale' };
+  return { kind: 'wait', until: token.position, onTimeout };
+}

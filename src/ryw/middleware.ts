@@ -1,0 +1,340 @@
+import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import onHeaders from 'on-headers';
+import { tokenCookieOptions, readCookie } from './cookies.js';
+import { decide, decideWhenBusy, ofOlderLineage, RYW_REPLAY_STATE, type Fallback, type NodeFacts, type RequestFacts, type Timing, type Token } from './decide.js';
+import { formatFlyReplay, FLY_REPLAY, FLY_REPLAY_SRC, parseReplaySource, type ReplayTarget } from './fly-replay.js';
+import { isOnLiteFS, LiteFSNode } from './litefs/litefs-node.js';
+import type { RywLocals } from './locals.js';
+import type { NodeIdentity, ReplicaNode } from './node.js';
+import { defaultReplies, type Replies, type ReplayReason } from './replies.js';
+import { signToken, tokenPayload, TokenVerifier, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './token.js';
+
+/** The longest a replica makes a reader wait for their token, before the fallback. */
+export const DEFAULT_WAIT_MS = 500;
+/** What a replica does when the wait runs out: replay the read to the primary. */
+export const DEFAULT_FALLBACK: Fallback = 'replay';
+/** How long a token lives: by then every healthy replica is long past the write. */
+export const DEFAULT_TTL_S = 300;
+/** LiteFS's HTTP API, as LiteFS serves it by default (`http.addr: ":20202"`). */
+export const DEFAULT_LITEFS_API = 'http://127.0.0.1:20202';
+/** Where this process runs, when not told: a region of its own, and the host's name. */
+export const DEFAULT_REGION = 'local';
+/** GETs that write: none unless told. */
+export const DEFAULT_WRITE_PATHS: readonly string[] = [];
+/** Paths that never wait and never carry or set tokens: none unless told (health checks are the usual ones). */
+export const DEFAULT_EXEMPT_PATHS: readonly string[] = [];
+/** What a client is told to wait before retrying a 503. */
+export const RETRY_AFTER_S = 1;
+/** A `?region=` must look like a Fly.io region code. */
+export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
+
+/**
+ * The methods that never write (RFC 9110's safe methods): served where they
+ * land, and never answered with a token. Every other method is a write.
+ */
+export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** Told of every decision and every dropped token, e.g. to count them in metrics. */
+export interface ReadYourWritesObserver {
+  decided(timing: Timing, waitedMs: number): void;
+  /** `lineage`: valid, but issued by an older lineage of the database, so never to be met. */
+  dropped(reason: TokenRejection | 'lineage'): void;
+}
+
+export interface ReadYourWritesOptions {
+  /**
+   * The database LiteFS replicates, in its mount: a path or a `file:` URL.
+   * `.primary`, `<db>-pos` and `.lag` are read beside it. Without LiteFS's
+   * files (and with `api: null`) the app runs standalone: no tokens, no waits.
+   */
+  database?: string | URL;
+  /** The node, instead of `database`: another replication system, or an in-memory fake in tests. */
+  node?: ReplicaNode;
+  /** Comma-free secrets: the first signs tokens, all verify (rotation). The same on every instance. */
+  secrets: readonly string[];
+  /**
+   * LiteFS's HTTP API, whose `/events` stream wakes waiting readers at once
+   * (default DEFAULT_LITEFS_API, used only when LiteFS's files are there).
+   * Null: the pos file only, polled while someone waits.
+   */
+  api?: string | URL | null;
+  /** This instance, for `fly-replay` loop guards and pages (default: DEFAULT_REGION and the host name). */
+  identity?: Partial<NodeIdentity>;
+  waitMs?: number;
+  fallback?: Fallback;
+  ttlSeconds?: number;
+  /** GETs that write, e.g. `/unsubscribe`: they go to the primary like any POST. */
+  writePaths?: readonly string[];
+  /** Requests that never wait and never carry or set tokens: paths (a trailing `/` is a prefix) or a test. */
+  exempt?: readonly string[] | ((req: Request) => boolean);
+  observer?: ReadYourWritesObserver;
+  /** What the layer answers itself (replays, 503s, a bad `?region=`): plain text unless overridden. */
+  replies?: Partial<Replies>;
+  /**
+   * Whether an error a route threw means "the database is locked" (on a
+   * replica, LiteFS applying a transaction): such a read is replayed to the
+   * primary. Default: SQLite's BUSY, LOCKED or PROTOCOL anywhere in the
+   * error's `cause` chain.
+   */
+  isBusy?: (error: unknown) => boolean;
+  /**
+   * False turns read-your-writes off (no tokens issued or honoured) while
+   * writes are still replayed to the primary: the baseline for benchmarks and
+   * a checker's proof that it can fail.
+   */
+  enabled?: boolean;
+  /** How often the pos file is read while someone waits without the event stream. */
+  pollMs?: number;
+  /** Told when LiteFS's event stream connects or is lost. */
+  onStreamState?: (connected: boolean) => void;
+  /** The clock tokens are issued and expired by (unix ms). */
+  now?: () => number;
+}
+
+/** What `readYourWrites()` gives an app. */
+export interface ReadYourWrites {
+  /** Mount before the routes. */
+  middleware: RequestHandler;
+  /** Mount after the routes, before the app's error handler: replays a read a locked replica database refused. */
+  busyHandler: ErrorRequestHandler;
+  /** The node the layer decides on: its role and position, e.g. for a health check. */
+  node: ReplicaNode;
+  /** Stops following LiteFS (its event stream, any poll) and gives up on every wait. */
+  close(): void;
+}
+
+/** Where the middleware leaves what it decided on, for the busy handler. */
+const decidedOn = new WeakMap<Response, { request: RequestFacts; node: NodeFacts }>();
+
+/**
+ * Read-your-writes for an Express app on LiteFS: replays writes to the
+ * primary, issues a signed position token after each write served on the
+ * primary, and on a replica serves, waits, replays, serves stale or refuses
+ * a read carrying a token, as `decide()` says. Every response gets a
+ * `Server-Timing: ryw;desc=…;dur=…` entry (appended to any others).
+ *
+ * @example
+ * const ryw = readYourWrites({ database: '/litefs/app.db', secrets: [process.env.RYW_SECRET!] });
+ * app.use(ryw.middleware);
+ * app.get('/', (req, res) => res.send(`served ${res.locals.ryw?.timing}`));
+ * app.use(ryw.busyHandler);
+ */
+export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
+  if (options.secrets.length === 0 || options.secrets.some((secret) => secret.length === 0)) {
+    throw new TypeError('readYourWrites: give at least one non-empty secret');
+  }
+  const node = options.node ?? liteFSNodeFor(options);
+  const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const fallback = options.fallback ?? DEFAULT_FALLBACK;
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_S;
+  const writePaths = new Set(options.writePaths ?? DEFAULT_WRITE_PATHS);
+  const exempt = exemptTest(options.exempt ?? DEFAULT_EXEMPT_PATHS);
+  const replies: Replies = { ...defaultReplies, ...options.replies };
+  const isBusy = options.isBusy ?? isSqliteBusy;
+  const now = options.now ?? Date.now;
+  const enabled = options.enabled ?? true;
+  const { observer, secrets } = options;
+  const verifier = new TokenVerifier(secrets);
+
+  const replay = (req: Request, res: Response, next: NextFunction, target: ReplayTarget, reason: ReplayReason) => {
+    res.setHeader(FLY_REPLAY, formatFlyReplay(target));
+    replies.replay({ req, res, next }, { target, reason });
+  };
+
+  const middleware = async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
+    const locals: RywLocals = { timing: 'none', waitedMs: 0, stale: false, served: null };
+    res.locals.ryw = locals;
+    if (exempt(req)) {
+      appendServerTiming(res, 'none', 0);
+      return next();
+    }
+
+    let issue = false;
+    onHeaders(res, () => {
+      // Only a write the app answered with success (it committed before
+      // answering) moved the position the reader must see.
+      if (issue && res.statusCode >= 200 && res.statusCode < 400) {
+        const position = node.committedPosition();
+        if (position !== null) {
+          const token = signToken(tokenPayload(position, now()), secrets);
+          res.cookie(TOKEN_COOKIE, token, { ...tokenCookieOptions(req), maxAge: ttlSeconds * 1000 });
+          res.setHeader(TOKEN_HEADER, token);
+          locals.timing = 'issued';
+        }
+      }
+      appendServerTiming(res, locals.timing, locals.waitedMs);
+      observer?.decided(locals.timing, locals.waitedMs);
+    });
+
+    const region = req.query.region;
+    if (region !== undefined && (typeof region !== 'string' || !REGION_PATTERN.test(region))) {
+      return replies.invalid({ req, res, next }, 'The region must be 2 to 12 lowercase letters or digits, like ?region=syd.');
+    }
+
+    const write = !READ_METHODS.has(req.method) || writePaths.has(req.path);
+    const carried = node.replicated && enabled ? readTokens(req, verifier, now(), ttlSeconds) : noTokens;
+    const tokens = carried.valid.map((carriedToken) => carriedToken.token);
+    const highest = tokens.reduce<Token | null>((best, token) => (best === null || token.position > best.position ? token : best), null);
+    // Without a token the position does not matter: no file is read for it.
+    const facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
+    locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
+    for (const reason of carried.rejected) observer?.dropped(reason);
+    // Each token is judged on its own: one of an older lineage is dropped
+    // (and its cookie cleared) without costing a valid one beside it.
+    let clearCookie = carried.cookieRejected;
+    if (!write) {
+      for (const { token, fromCookie } of carried.valid) {
+        if (!ofOlderLineage(token, facts)) continue;
+        observer?.dropped('lineage');
+        clearCookie ||= fromCookie;
+      }
+    }
+    if (clearCookie) res.clearCookie(TOKEN_COOKIE, tokenCookieOptions(req));
+
+    const source = parseReplaySource(req.get(FLY_REPLAY_SRC));
+    const request: RequestFacts = {
+      write,
+      tokens,
+      region: region ?? null,
+      replayedFrom: source?.instance ?? null,
+      replayedForToken: source?.state === RYW_REPLAY_STATE,
+    };
+    decidedOn.set(res, { request, node: facts });
+    const decision = decide(request, facts, fallback);
+
+    let act = decision;
+    if (decision.kind === 'wait') {
+      const started = performance.now();
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const caughtUp = await node.waitFor(decision.until, waitMs, gone.signal);
+      locals.waitedMs = performance.now() - started;
+      if (gone.signal.aborted) return;
+      if (caughtUp) {
+        locals.timing = 'waited';
+        return next();
+      }
+      act = decision.onTimeout;
+    }
+
+    switch (act.kind) {
+      case 'serve':
+        locals.timing = carried.rejected.length > 0 && act.timing === 'none' ? 'dropped' : act.timing;
+        issue = enabled && write && facts.role === 'primary';
+        return next();
+      case 'stale':
+        locals.timing = 'stale';
+        locals.stale = true;
+        return next();
+      case 'replay':
+        locals.timing = 'replayed';
+        return replay(req, res, next, act.target, 'region' in act.target ? 'region' : write ? 'write' : 'behind');
+      case 'reject':
+        locals.timing = 'unavailable';
+        res.setHeader('Retry-After', String(RETRY_AFTER_S));
+        return replies.unavailable({ req, res, next }, act.why);
+    }
+  };
+
+  /**
+   * An error a route threw because the database is locked (on a replica,
+   * LiteFS applying a transaction over a stalled link): reads go to the
+   * primary instead of failing, as `decideWhenBusy()` says. Anything else
+   * goes on to the app's error handler.
+   */
+  const busyHandler: ErrorRequestHandler = function readYourWritesBusyHandler(error: unknown, req: Request, res: Response, next: NextFunction) {
+    const decided = decidedOn.get(res);
+    if (!decided || res.headersSent || !isBusy(error)) return next(error);
+    const decision = decideWhenBusy(decided.request, decided.node);
+    if (decision.kind !== 'replay') return next(error);
+    if (res.locals.ryw) res.locals.ryw.timing = 'replayed';
+    replay(req, res, next, decision.target, 'busy');
+  };
+
+  return { middleware, busyHandler, node, close: () => node.close() };
+}
+
+function liteFSNodeFor(options: ReadYourWritesOptions): LiteFSNode {
+  if (options.database === undefined) throw new TypeError('readYourWrites: give `database` (the path of the SQLite file in LiteFS’s mount) or `node`');
+  const path = databasePath(options.database);
+  // LiteFS's API where it usually is, but only on LiteFS: standalone follows nothing.
+  const api = options.api === null ? null : options.api !== undefined ? new URL(options.api) : isOnLiteFS(path) ? new URL(DEFAULT_LITEFS_API) : null;
+  return new LiteFSNode({
+    databasePath: path,
+    identity: { region: options.identity?.region ?? DEFAULT_REGION, instance: options.identity?.instance ?? hostname() },
+    api,
+    pollMs: options.pollMs,
+    onStreamState: options.onStreamState,
+  });
+}
+
+/** A path or a `file:` URL (`file:///abs`, `file:relative`), resolved against the working directory. */
+export function databasePath(database: string | URL): string {
+  if (database instanceof URL || database.startsWith('file://')) return fileURLToPath(database);
+  const path = database.startsWith('file:') ? database.slice('file:'.length) : database;
+  if (path === '' || path === ':memory:' || path.includes('?')) throw new TypeError(`readYourWrites: not a SQLite file: ${JSON.stringify(String(database))}`);
+  return isAbsolute(path) ? path : resolve(path);
+}
+
+function exemptTest(exempt: readonly string[] | ((req: Request) => boolean)): (req: Request) => boolean {
+  if (typeof exempt === 'function') return exempt;
+  const exact = new Set(exempt.filter((path) => !path.endsWith('/')));
+  const prefixes = exempt.filter((path) => path.endsWith('/'));
+  return (req) => exact.has(req.path) || prefixes.some((prefix) => req.path.startsWith(prefix));
+}
+
+/** Adds our entry to `Server-Timing`, keeping whatever others set (it is a list header). */
+function appendServerTiming(res: Response, timing: Timing, waitedMs: number): void {
+  const entry = `ryw;desc=${timing};dur=${Math.round(waitedMs)}`;
+  const existing = res.getHeader('Server-Timing');
+  if (existing === undefined) res.setHeader('Server-Timing', entry);
+  else res.setHeader('Server-Timing', [...(Array.isArray(existing) ? existing : [String(existing)]), entry]);
+}
+
+const SQLITE_BUSY_CODES = /^SQLITE_(BUSY|LOCKED|PROTOCOL)/;
+
+/** SQLite gave up waiting for a lock, somewhere in the error's `cause` chain (better-sqlite3 puts it in `code`). */
+export function isSqliteBusy(error: unknown): boolean {
+  for (let at = error, depth = 0; at !== null && typeof at === 'object' && depth < 8; at = (at as { cause?: unknown }).cause, depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string' && SQLITE_BUSY_CODES.test(code)) return true;
+  }
+  return false;
+}
+
+/** What the request carried: every valid token (with where it came from), and why any other was refused. */
+interface CarriedTokens {
+  valid: { token: Token; fromCookie: boolean }[];
+  rejected: TokenRejection[];
+  cookieRejected: boolean;
+}
+
+const noTokens: CarriedTokens = { valid: [], rejected: [], cookieRejected: false };
+
+/**
+ * The tokens a request carries, cookie and header, each checked on its own
+ * and the same way, size first, so an oversized cookie costs no HMAC and
+ * counts as oversized. The cookie is read from the `Cookie` header itself:
+ * whatever another middleware would make of it (cookie-parser turns `j:{…}`
+ * into an object), it is judged as a token, and refused like any other.
+ */
+function readTokens(req: Request, verifier: TokenVerifier, now: number, ttlSeconds: number): CarriedTokens {
+  const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
+  const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
+  if (cookie !== undefined) checks.push({ check: verifier.verify(cookie, now, ttlSeconds), fromCookie: true });
+  const header = req.get(TOKEN_HEADER);
+  if (header !== undefined) checks.push({ check: verifier.verify(header, now, ttlSeconds), fromCookie: false });
+
+  const carried: CarriedTokens = { valid: [], rejected: [], cookieRejected: false };
+  for (const { check, fromCookie } of checks) {
+    if (check.ok) carried.valid.push({ token: check.token, fromCookie });
+    else {
+      carried.rejected.push(check.reason);
+      carried.cookieRejected ||= fromCookie;
+    }
+  }
+  return carried;
+}

@@ -1,0 +1,158 @@
+/**
+ * The read-your-writes module on a bare Express app, no blog in sight: what
+ * the README's "Use it in your own Express app" shows, against directories
+ * laid out like LiteFS mounts (a primary and a replica), with real SQLite.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import express from 'express';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readYourWrites, TOKEN_HEADER, type ReadYourWrites } from '../../src/ryw/index.js';
+import { MemoryNode } from '../support/memory-node.js';
+
+const SECRET = 'a-secret-shared-by-every-instance';
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+/** A directory like a LiteFS mount: the database, its `-pos` file, and `.primary` on a replica. */
+function mount(role: 'primary' | 'replica', txid: number): { dir: string; setPosition: (txid: number) => void } {
+  const dir = mkdtempSync(join(tmpdir(), `ryw-${role}-`));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const db = new Database(join(dir, 'app.db'));
+  db.exec('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)');
+  db.close();
+  const setPosition = (n: number) => writeFileSync(join(dir, 'app.db-pos'), `${n.toString(16).padStart(16, '0')}/${'0'.repeat(16)}\n`);
+  setPosition(txid);
+  if (role === 'replica') writeFileSync(join(dir, '.primary'), 'fra-1\n');
+  return { dir, setPosition };
+}
+
+// --- the README's example, as an app factory -------------------------------
+function notesApp(dir: string, identity: { region: string; instance: string }, onCommit: () => void = () => {}) {
+  const db = new Database(join(dir, 'app.db'));
+  const ryw = readYourWrites({
+    database: join(dir, 'app.db'), // or `file:/litefs/app.db`
+    secrets: [SECRET], // the same on every instance
+    api: null, // in production: LiteFS's API (default http://127.0.0.1:20202), whose events wake waiting readers
+    identity, // in production: FLY_REGION and FLY_MACHINE_ID
+  });
+
+  const app = express();
+  app.use(express.urlencoded({ extended: false }));
+  app.use(ryw.middleware); // before the routes: replays writes, waits for tokens
+  app.post('/notes', (req, res) => {
+    db.prepare('INSERT INTO notes (text) VALUES (?)').run(String(req.body.text));
+    onCommit(); // (LiteFS moves the position here; this test does it by hand)
+    res.redirect(303, '/notes'); // the token is set as this answer goes out
+  });
+  app.get('/notes', (_req, res) => {
+    const notes = db.prepare('SELECT text FROM notes ORDER BY id').pluck().all();
+    res.json({ notes, consistency: res.locals.ryw?.timing });
+  });
+  app.use(ryw.busyHandler); // after the routes: a locked replica sends reads to the primary
+  return { app, ryw, db };
+}
+// ---------------------------------------------------------------------------
+
+function started(built: ReturnType<typeof notesApp>): ReturnType<typeof notesApp> {
+  cleanups.push(() => {
+    built.ryw.close();
+    built.db.close();
+  });
+  return built;
+}
+
+describe('the read-your-writes module on a bare Express app', () => {
+  it('replays a write from a replica to the primary, and a reader of the replica waits for their own write', async () => {
+    const primaryMount = mount('primary', 7);
+    const replicaMount = mount('replica', 7);
+    let primaryTxid = 7;
+    const primary = started(notesApp(primaryMount.dir, { region: 'fra', instance: 'fra-1' }, () => primaryMount.setPosition(++primaryTxid)));
+    const replica = started(notesApp(replicaMount.dir, { region: 'syd', instance: 'syd-1' }));
+
+    // A write that lands on the replica is sent to the primary.
+    const bounced = await request(replica.app).post('/notes').type('form').send({ text: 'hello' }).expect(409);
+    expect(bounced.headers['fly-replay']).toBe('instance=fra-1');
+
+    // On the primary it commits, and the answer carries the position as a token.
+    const written = await request(primary.app).post('/notes').type('form').send({ text: 'hello' }).expect(303);
+    const token = written.headers[TOKEN_HEADER.toLowerCase()] as string;
+    expect(token).toMatch(/^s:0000000000000008\./);
+    expect(written.headers['set-cookie']?.[0]).toMatch(/^ryw=/);
+
+    // The replica is behind (7 < 8): the reader's next read waits until replication brings the row.
+    const reading = request(replica.app).get('/notes').set(TOKEN_HEADER, token);
+    setTimeout(() => {
+      replica.db.prepare('INSERT INTO notes (text) VALUES (?)').run('hello'); // what LiteFS applies…
+      replicaMount.setPosition(8); // …and the position it then shows
+    }, 100);
+    const read = await reading.expect(200);
+    expect(read.body).toEqual({ notes: ['hello'], consistency: 'waited' });
+    expect(read.headers['server-timing']).toMatch(/ryw;desc=waited;dur=\d+/);
+
+    // A reader without a token is served at once, whatever the position.
+    expect((await request(replica.app).get('/notes').expect(200)).body.consistency).toBe('none');
+  });
+
+  it('keeps the Server-Timing entries the app set, and adds its own', async () => {
+    const { dir } = mount('primary', 1);
+    const inner = started(notesApp(dir, { region: 'fra', instance: 'fra-1' })).app;
+    const app = express();
+    app.use((_req, res, next) => {
+      res.setHeader('Server-Timing', 'db;dur=3');
+      next();
+    });
+    app.use(inner);
+    const res = await request(app).get('/notes').expect(200);
+    expect(res.headers['server-timing']).toMatch(/db;dur=3/);
+    expect(res.headers['server-timing']).toMatch(/ryw;desc=none;dur=0/);
+  });
+});
+
+describe('the module against an in-memory node (no files)', () => {
+  function appOn(node: MemoryNode, options: { waitMs?: number; fallback?: 'replay' | 'stale' | 'error' } = {}): { app: express.Express; ryw: ReadYourWrites } {
+    const ryw = readYourWrites({ node, secrets: [SECRET], ...options });
+    const app = express();
+    app.use(ryw.middleware);
+    app.get('/', (_req, res) => res.json(res.locals.ryw));
+    app.post('/', (_req, res) => res.status(201).end());
+    return { app, ryw };
+  }
+
+  it('answers a waiting reader as soon as the position arrives, not at the deadline', async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 5n });
+    const token = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    primary.close();
+
+    const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 4n });
+    const { app } = appOn(replica, { waitMs: 5_000, fallback: 'error' });
+    const started = performance.now();
+    setTimeout(() => replica.setPosition(5n), 150);
+    const res = await request(app).get('/').set('RYW-Token', token).expect(200);
+    const elapsed = performance.now() - started;
+    expect(res.body).toMatchObject({ timing: 'waited', stale: false, served: { region: 'syd', role: 'replica' } });
+    expect(elapsed).toBeGreaterThanOrEqual(140);
+    expect(elapsed).toBeLessThan(2_000); // far from the 5 s budget
+    replica.close();
+  });
+
+  it('falls back when the budget runs out: replay to the primary, stale, or 503', async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 9n });
+    const token = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 4n });
+
+    const replayed = await request(appOn(replica, { waitMs: 50 }).app).get('/').set('RYW-Token', token).expect(409);
+    expect(replayed.headers['fly-replay']).toBe('instance=fra-1;state=ryw');
+    const stale = await request(appOn(replica, { waitMs: 50, fallback: 'stale' }).app).get('/').set('RYW-Token', token).expect(200);
+    expect(stale.body).toMatchObject({ timing: 'stale', stale: true });
+    const refused = await request(appOn(replica, { waitMs: 50, fallback: 'error' }).app).get('/').set('RYW-Token', token).expect(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    replica.close();
+    primary.close();
+  });
+});
