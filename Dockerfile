@@ -15,6 +15,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# The product only: the cluster harness, edge router and checker (tools/) and
+# the benchmarks never enter the image, and src/ imports none of them.
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT, TOOLS_BIN } from '../src/cluster/tools.js';
+import { PROJECT_ROOT, TOOLS_BIN } from '../tools/cluster/tools.js';
 import { benchAppQueries } from './app-queries.js';
 import { benchLiteFSProxy } from './litefs-proxy.js';
 import { benchManyWaiters } from './many-waiters.js';

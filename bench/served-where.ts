@@ -1,5 +1,5 @@
-import { servedAs } from '../src/checker/check.js';
-import { hiddenFields, SessionClient } from '../src/checker/session-client.js';
+import { servedAs } from '../tools/checker/check.js';
+import { hiddenFields, SessionClient } from '../tools/checker/session-client.js';
 import type { BenchCluster } from './support/bench-cluster.js';
 import { sleep, summarize, type Summary } from './support/stats.js';
 import type { BenchMode } from './types.js';

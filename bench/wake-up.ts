@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../src/cluster/tools.js';
+import { PROJECT_ROOT } from '../tools/cluster/tools.js';
 import { TOKEN_HEADER } from '../src/http/ryw-token.js';
 import { formatTxid } from '../src/position.js';
 import { APP_COMMAND, BENCH_SECRET, startProcess, type AppProcess } from './support/app-process.js';

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SessionClient, hiddenFields } from '../../src/checker/session-client.js';
-import { startProcessCluster, type ProcessCluster } from '../../src/cluster/process-cluster.js';
-import { findClusterTools } from '../../src/cluster/tools.js';
+import { SessionClient, hiddenFields } from '../../tools/checker/session-client.js';
+import { startProcessCluster } from '../../tools/cluster/process-cluster.js';
+import type { ProcessCluster } from '../../tools/cluster/process-cluster-type.js';
+import { findClusterTools } from '../../tools/cluster/tools.js';
 import { parseTxid } from '../../src/position.js';
 import { BENCH_SECRET } from './app-process.js';
 

@@ -10,7 +10,7 @@
  */
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../src/cluster/cluster.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
 import { Browser as HttpClient } from '../cluster/browser.js';
 import { startTestCluster, WAIT_MS } from '../cluster/harness.js';
 import {

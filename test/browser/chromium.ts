@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { findClusterTools, PROJECT_ROOT } from '../../src/cluster/tools.js';
+import { findClusterTools, PROJECT_ROOT } from '../../tools/cluster/tools.js';
 
 /** Debian's package `chromium`; override with CHROMIUM_PATH. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

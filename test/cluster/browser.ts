@@ -6,7 +6,7 @@
  * SessionClient; this adds a wall-clock duration per request, throws where a
  * request fails outright, and posts articles the way a person does.
  */
-import { SessionClient, type Answer } from '../../src/checker/session-client.js';
+import { SessionClient, type Answer } from '../../tools/checker/session-client.js';
 
 export interface Page {
   readonly status: number;

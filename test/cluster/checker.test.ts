@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatSummary } from '../../src/checker/check.js';
-import { checkerFallbacks, runCheck } from '../../src/checker/runner.js';
-import type { Cluster } from '../../src/cluster/cluster.js';
-import { DEFAULT_REGIONS } from '../../src/cluster/cluster.js';
+import { formatSummary } from '../../tools/checker/check.js';
+import { checkerFallbacks, runCheck } from '../../tools/checker/runner.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
+import { DEFAULT_REGIONS } from '../../tools/cluster/cluster.js';
 import { clusterTierAvailability, startTestCluster, WAIT_MS } from './harness.js';
 
 const tier = clusterTierAvailability();

@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../src/cluster/cluster.js';
-import { freePorts } from '../../src/cluster/ports.js';
-import { killLeftovers } from '../../src/cluster/state-file.js';
+import { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../tools/cluster/cluster.js';
+import { freePorts } from '../../tools/cluster/ports.js';
+import { killLeftovers } from '../../tools/cluster/state-file.js';
 
 describe('parseLagFile', () => {
   it.each([
@@ -80,7 +80,7 @@ describe('killLeftovers', () => {
       await exited;
       expect(await isGone(childPid), 'the child outlives its leader').toBe(false);
 
-      const killed = await killLeftovers({ ownerPid: 0, controlUrl: '', edgeUrl: '', toxiproxyApi: '', pids: [leader.pid!] });
+      const killed = await killLeftovers({ pids: [leader.pid!] });
 
       expect(killed).toEqual([leader.pid]);
       expect(await waitGone(childPid, 5000)).toBe(true);
@@ -96,7 +96,7 @@ describe('killLeftovers', () => {
   it('leaves a live process alone when it is not a tool the cluster starts (a recycled pid)', async () => {
     const other = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
     try {
-      expect(await killLeftovers({ ownerPid: 0, controlUrl: '', edgeUrl: '', toxiproxyApi: '', pids: [other.pid!] })).toEqual([]);
+      expect(await killLeftovers({ pids: [other.pid!] })).toEqual([]);
       expect(await isGone(other.pid!)).toBe(false);
     } finally {
       other.kill('SIGKILL');

@@ -6,10 +6,11 @@
  * other than the app's own (NODE_OPTIONS would run code in every app).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEdge, type Edge } from '../../src/edge/edge-router.js';
-import { createControlHandler, type ControlStatus, type ControlTarget } from '../../src/cluster/control-api.js';
-import { callControl, envForRequest, fetchControlStatus } from '../../src/cluster/control-client.js';
-import { NO_FAULT, type EnvOverrides, type Fault } from '../../src/cluster/cluster.js';
+import { startEdge, type Edge } from '../../tools/edge/edge-router.js';
+import { createControlHandler, type ControlStatus, type ControlTarget } from '../../tools/cluster/control-api.js';
+import { callControl, fetchControlStatus } from '../../tools/cluster/control-client.js';
+import { envForRequest } from '../../tools/cluster/control-command.js';
+import { NO_FAULT, type EnvOverrides, type Fault } from '../../tools/cluster/cluster.js';
 
 const REGIONS = ['fra', 'ewr', 'syd'];
 
@@ -21,6 +22,7 @@ describe('cluster control API', () => {
 
   const target: ControlTarget = {
     regions: REGIONS,
+    primaryRegion: 'fra',
     edgeUrl: (region?: string) => (region === undefined ? edge.mainUrl : edge.regionUrls[region]!),
     lag: async (region: string, ms: number, jitterMs?: number) => void calls.push(['lag', region, ms, jitterMs]),
     bandwidth: async (region: string, kbps: number | null) => void calls.push(['bandwidth', region, kbps]),
@@ -111,6 +113,43 @@ describe('cluster control API', () => {
     }
     expect((await callControl(controlUrl, 'restart', { region: 'fra', env: { RYW_WAIT_MS: { nested: 1 } } })).status).toBe(400);
     expect(calls).toEqual([]);
+  });
+
+  it('refuses values the cluster cannot honour (400), instead of reading them as 0', async () => {
+    const bad: [string, unknown][] = [
+      ['lag', { region: 'ewr', ms: null }], // what JSON makes of the NaN of Number('800ms')
+      ['lag', { region: 'ewr', ms: '800ms' }],
+      ['lag', { region: 'ewr', ms: -5 }],
+      ['lag', { region: 'ewr', ms: 1.5 }],
+      ['lag', { region: 'ewr', ms: '' }],
+      ['lag', { region: 'ewr', ms: 800, jitter: -1 }],
+      ['lag', { region: 'xyz', ms: 800 }],
+      ['lag', { region: 'fra', ms: 800 }],
+      ['bandwidth', { region: 'syd', kbps: 0 }],
+      ['bandwidth', { region: 'syd' }],
+      ['cut', {}],
+      ['heal', { region: 'xyz' }],
+      ['restart', { region: 'xyz' }],
+    ];
+    for (const [verb, body] of bad) {
+      const answer = await callControl(controlUrl, verb, body);
+      expect(answer.status, `${verb} ${JSON.stringify(body)}`).toBe(400);
+      expect(answer.error).toMatch(/must be|missing|unknown region|primary's region/);
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('answers 404 to an unknown verb, and 500 (not 400) when the cluster fails a good request', async () => {
+    expect((await callControl(controlUrl, 'frobnicate', {})).status).toBe(404);
+    const cut = target.cut;
+    target.cut = async () => {
+      throw new Error('toxiproxy: connection refused');
+    };
+    try {
+      expect(await callControl(controlUrl, 'cut', { region: 'syd' })).toEqual({ ok: false, status: 500, error: 'toxiproxy: connection refused' });
+    } finally {
+      target.cut = cut;
+    }
   });
 
   it('answers 400 to a body that is not a JSON object', async () => {

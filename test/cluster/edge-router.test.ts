@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEdge, DEFAULT_MAX_REPLAYS, type Edge } from '../../src/edge/edge-router.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../../src/edge/request-body.js';
-import { parseFlyReplay } from '../../src/edge/fly-replay.js';
+import { startEdge, DEFAULT_MAX_REPLAYS, type Edge } from '../../tools/edge/edge-router.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../../tools/edge/request-body.js';
+import { formatFlyReplay, formatReplaySource, parseFlyReplay, parseReplaySource } from '../../src/ryw/fly-replay.js';
 
 interface Seen {
   instance: string;
@@ -146,12 +146,21 @@ describe('edge router', () => {
 
 describe('parseFlyReplay', () => {
   it.each([
-    ['instance=fra-1', { instance: 'fra-1', elsewhere: false }],
-    ['instance=fra-1;state=ryw', { instance: 'fra-1', elsewhere: false, state: 'ryw' }],
+    ['instance=fra-1', { instance: 'fra-1' }],
+    ['instance=fra-1;state=ryw', { instance: 'fra-1', state: 'ryw' }],
     ['region=syd;elsewhere=true', { region: 'syd', elsewhere: true }],
-    [' region = ewr , state = x ', { region: 'ewr', elsewhere: false, state: 'x' }],
+    [' region = ewr , state = x ', { region: 'ewr', state: 'x' }],
   ])('%s', (value, target) => {
     expect(parseFlyReplay(value)).toEqual({ ok: true, target });
+  });
+
+  it('reads back what the app writes, and the app reads back what the edge writes (one codec)', () => {
+    for (const target of [{ instance: 'fra-1' }, { instance: 'fra-1', state: 'ryw' }, { region: 'syd' }, { region: 'syd', elsewhere: true }]) {
+      expect(parseFlyReplay(formatFlyReplay(target))).toEqual({ ok: true, target });
+    }
+    const source = formatReplaySource({ instance: 'ewr-1', region: 'ewr', timeMicros: 1_700_000_000_000_000, state: 'ryw' });
+    expect(source).toBe('instance=ewr-1;region=ewr;t=1700000000000000;state=ryw');
+    expect(parseReplaySource(source)).toEqual({ instance: 'ewr-1', region: 'ewr', timeMicros: 1_700_000_000_000_000, state: 'ryw' });
   });
 
   it('refuses what it cannot honour', () => {

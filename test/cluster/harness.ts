@@ -1,12 +1,12 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Cluster } from '../../src/cluster/cluster.js';
-import { startProcessCluster, type ProcessClusterOptions } from '../../src/cluster/process-cluster.js';
-import { findClusterTools } from '../../src/cluster/tools.js';
-import { isAlive } from '../../src/cluster/child-process.js';
-import { unmountAllUnder } from '../../src/cluster/mounts.js';
-import { killLeftovers, readState } from '../../src/cluster/state-file.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
+import { startProcessCluster, type ProcessClusterOptions } from '../../tools/cluster/process-cluster.js';
+import { findClusterTools } from '../../tools/cluster/tools.js';
+import { isAlive } from '../../tools/cluster/child-process.js';
+import { unmountAllUnder } from '../../tools/cluster/mounts.js';
+import { killLeftovers, readState } from '../../tools/cluster/state-file.js';
 
 const DIR_PREFIX = 'litefs-cluster-';
 /** A test cluster directory without a live owner and older than this was left by a killed run. */

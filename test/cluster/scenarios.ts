@@ -9,7 +9,7 @@
  * app does.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../src/cluster/cluster.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
 import { Browser } from './browser.js';
 import { articlePath, sleep, WAIT_MS } from './harness.js';
 

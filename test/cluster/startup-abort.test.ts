@@ -7,9 +7,9 @@ import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fuseMountsUnder, unmountAllUnder } from '../../src/cluster/mounts.js';
-import { findClusterTools } from '../../src/cluster/tools.js';
-import { startProcessCluster } from '../../src/cluster/process-cluster.js';
+import { fuseMountsUnder, unmountAllUnder } from '../../tools/cluster/mounts.js';
+import { findClusterTools } from '../../tools/cluster/tools.js';
+import { startProcessCluster } from '../../tools/cluster/process-cluster.js';
 import { clusterTierAvailability } from './harness.js';
 
 const tier = clusterTierAvailability();

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followTxEvents, startScript } from '../../src/cluster/container-node.js';
+import { followTxEvents, startScript } from '../../tools/cluster/container-node.js';
 
 describe('startScript', () => {
   it('sets and unsets variables, quoted for sh, then execs litefs as PID 1', () => {

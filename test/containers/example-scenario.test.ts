@@ -4,7 +4,7 @@
  * check what that user got. Kept as a real test so that the recipe stays true.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../src/cluster/cluster.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
 import { Browser } from '../cluster/browser.js';
 import { articlePath } from '../cluster/harness.js';
 import { CLUSTER_START_TIMEOUT_MS } from '../cluster/scenarios.js';

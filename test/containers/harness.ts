@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getContainerRuntimeClient, ImageName } from 'testcontainers';
-import type { Cluster } from '../../src/cluster/cluster.js';
+import type { Cluster } from '../../tools/cluster/cluster.js';
 import {
   DEFAULT_APP_IMAGE,
   DEFAULT_TOXIPROXY_IMAGE,
   startContainerCluster,
   type ContainerClusterOptions,
-} from '../../src/cluster/container-cluster.js';
-import { PROJECT_ROOT } from '../../src/cluster/tools.js';
+} from '../../tools/cluster/container-cluster.js';
+import { PROJECT_ROOT } from '../../tools/cluster/tools.js';
 import { imageSourceHash, SOURCE_HASH_LABEL } from '../../scripts/image-source-hash.js';
 import { WAIT_MS } from '../cluster/harness.js';
 

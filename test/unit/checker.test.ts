@@ -2,9 +2,9 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkHistory, distribution, formatSummary, servedAs } from '../../src/checker/check.js';
-import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../src/checker/history.js';
-import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds } from '../../src/checker/session-client.js';
+import { checkHistory, distribution, formatSummary, servedAs } from '../../tools/checker/check.js';
+import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../tools/checker/history.js';
+import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds } from '../../tools/checker/session-client.js';
 
 const meta: RunMeta = {
   type: 'meta',

@@ -4,7 +4,8 @@
  * Backends (real processes on this machine today, containers later) implement
  * this interface; the cluster tests and the CLI only speak it.
  */
-import { parsePositionFile } from '../position.js';
+import type { PosFile } from '../../src/ryw/litefs/files.js';
+export { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../src/ryw/litefs/files.js';
 
 export const DEFAULT_REGIONS: readonly string[] = ['fra', 'ewr', 'syd'];
 export const DEFAULT_BASE_PORT = 8080;
@@ -12,12 +13,8 @@ export const DEFAULT_CLUSTER_DIR = '.cluster';
 /** The database file name inside each node's mount. */
 export const DATABASE_NAME = 'app.db';
 
-/** A replication position as LiteFS writes it in `<db>-pos`. */
-export interface ReplicationPosition {
-  readonly txid: bigint;
-  /** 16 hex digits: the database's checksum after that transaction. */
-  readonly checksum: string;
-}
+/** A replication position as LiteFS writes it in `<db>-pos` (the app's codec: src/ryw/litefs/files.ts). */
+export type ReplicationPosition = PosFile;
 
 /** What is injected on one replica's replication link. */
 export interface Fault {
@@ -95,29 +92,6 @@ export function describeFault(fault: Fault): string | null {
   if (fault.latencyMs > 0) parts.push(`lag ${fault.latencyMs}${fault.jitterMs > 0 ? `±${fault.jitterMs}` : ''} ms`);
   if (fault.bandwidthKBps !== null) parts.push(`bandwidth ${fault.bandwidthKBps} KB/s`);
   return parts.length > 0 ? parts.join(', ') : null;
-}
-
-/** `0000000000000007/c05e73159e1af0cf\n` → position; anything else → null. */
-export function parsePosFile(content: string): ReplicationPosition | null {
-  // The TXID is read as the app reads it (src/position.ts); the checksum is the rest.
-  const txid = parsePositionFile(content);
-  return txid === null ? null : { txid, checksum: content.slice(17, 33) };
-}
-
-/**
- * What LiteFS writes in `.lag` until a replica has synced once (Go's
- * math.MaxInt32): "unknown", not 68 years behind.
- */
-export const LAG_NOT_SYNCED = 2_147_483_647;
-
-/**
- * LiteFS's `.lag` file (`%+010d\n`, milliseconds behind the primary) → ms;
- * "not synced yet", a negative value or anything malformed → null (unknown).
- */
-export function parseLagFile(content: string): number | null {
-  if (!/^[+-]?\d{1,10}\n?$/.test(content)) return null;
-  const ms = Number(content.trim());
-  return ms >= 0 && ms < LAG_NOT_SYNCED ? ms : null;
 }
 
 /**

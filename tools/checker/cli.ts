@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_REGIONS } from '../cluster/cluster.js';
 import { startProcessCluster } from '../cluster/process-cluster.js';
-import { DEFAULT_WAIT_MS } from '../config.js';
+import { DEFAULT_WAIT_MS } from '../../src/config.js';
 import { DEFAULT_MARGIN_MS, formatSummary } from './check.js';
 import { checkerFallbacks, DEFAULT_LAG_MAX_MS, runCheck } from './runner.js';
 

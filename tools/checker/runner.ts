@@ -1,4 +1,4 @@
-import { HOME_PAGE_SIZE } from '../article.js';
+import { HOME_PAGE_SIZE } from '../../src/article.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import { HISTORY_VERSION, HistoryWriter, type HistoryEntry, type OpKind, type OpRecord } from './history.js';

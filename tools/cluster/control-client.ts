@@ -35,11 +35,3 @@ export async function fetchControlStatus(controlUrl: string): Promise<ControlSta
   if (!res.ok) throw new Error(`status: HTTP ${res.status}: ${(await res.text()).trim()}`);
   return (await res.json()) as ControlStatus;
 }
-
-/**
- * Environment changes as JSON can carry them: a variable to remove
- * (undefined) becomes null, which JSON.stringify would otherwise drop.
- */
-export function envForRequest(env: Readonly<Record<string, string | undefined>>): Record<string, string | null> {
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v ?? null]));
-}

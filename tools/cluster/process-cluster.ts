@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Edge } from '../edge/edge-router.js';
-import type { EdgeStatus } from '../edge/status.js';
 import { isAlive, spawnLogged, type Spawned } from './child-process.js';
-import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS, type Cluster, type EnvOverrides } from './cluster.js';
-import { clusterFacade, proxyName, validateRegions, waitFor } from './cluster-facade.js';
+import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS, type EnvOverrides } from './cluster.js';
+import { clusterFacade, proxyName, waitFor } from './cluster-facade.js';
+import { validateRegions } from './control-command.js';
 import { controlStatus, createControlHandler } from './control-api.js';
 import { unmountAllUnder } from './mounts.js';
 import { ProcessNode } from './node-process.js';
+import type { ProcessCluster } from './process-cluster-type.js';
 import { freePorts } from './ports.js';
 import { killLeftovers, readState, removeState, writeState } from './state-file.js';
 import { ToxiproxyClient } from './toxiproxy.js';
@@ -49,15 +50,6 @@ export interface ProcessClusterOptions {
    * Ignored once the cluster is up: then `stop()` it.
    */
   readonly signal?: AbortSignal;
-}
-
-/** What the CLI and the control API show besides the Cluster interface. */
-export interface ProcessCluster extends Cluster {
-  readonly dir: string;
-  readonly toxiproxyApi: string;
-  readonly controlUrl: string;
-  readonly nodes: readonly ProcessNode[];
-  status(): Promise<EdgeStatus>;
 }
 
 /**
@@ -119,7 +111,7 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     const pids = (): number[] =>
       [started.toxiproxy?.pid, ...nodes.map((n) => n.pid)].filter((p): p is number => typeof p === 'number');
     const saveState = (): Promise<void> =>
-      writeState(dir, { ownerPid: process.pid, controlUrl, edgeUrl: edgeMainUrl, toxiproxyApi, pids: pids() });
+      writeState(dir, { ownerPid: process.pid, controlUrl, edgeUrl: edgeMainUrl, toxiproxyApi, regions, primaryRegion, pids: pids() });
     await saveState();
     for (const region of regions) {
       const isPrimary = region === primaryRegion;
@@ -249,7 +241,7 @@ async function cleanDir(dir: string, tools: ClusterTools, log: (line: string) =>
   }
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, DIR_MARKER), 'made by src/cluster: wiped and re-created by every cluster start\n');
+  await writeFile(join(dir, DIR_MARKER), 'made by tools/cluster: wiped and re-created by every cluster start\n');
 }
 
 /** Marks a directory as a cluster's own, safe to wipe on the next start. */

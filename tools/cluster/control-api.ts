@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ProcessCluster } from './process-cluster.js';
+import { ControlInputError, isControlVerb, parseControlCommand, type ControlCommand, type ControlRequest } from './control-command.js';
+import type { ProcessCluster } from './process-cluster-type.js';
 
 /** Everything `status` prints: URLs of every part, and what is injected. */
 export interface ControlStatus {
@@ -21,31 +22,11 @@ export interface ControlStatus {
   }[];
 }
 
-/**
- * The only variables `restart` may set or remove: the app's own settings
- * (src/config.ts). Anything else (NODE_OPTIONS, PATH, LD_PRELOAD, …) would
- * let a request run code; PORT, DATABASE_URL and FLY_* are the cluster's.
- */
-export const CONTROL_ENV_ALLOWED: ReadonlySet<string> = new Set([
-  'RYW_WAIT_MS',
-  'RYW_FALLBACK',
-  'RYW_TTL_S',
-  'RYW_ENABLED',
-  'RYW_SECRET',
-  'LITEFS_API',
-  'MIGRATE_TOKEN',
-]);
-
 /** What the control API drives: the fault verbs and restarts of a cluster. */
-export type ControlTarget = Pick<ProcessCluster, 'regions' | 'edgeUrl' | 'lag' | 'bandwidth' | 'cut' | 'heal' | 'restartNode' | 'faults'>;
-
-interface ControlRequest {
-  region?: unknown;
-  ms?: unknown;
-  jitter?: unknown;
-  kbps?: unknown;
-  env?: unknown;
-}
+export type ControlTarget = Pick<
+  ProcessCluster,
+  'regions' | 'primaryRegion' | 'edgeUrl' | 'lag' | 'bandwidth' | 'cut' | 'heal' | 'restartNode' | 'faults'
+>;
 
 /**
  * The running cluster's control API, served by the edge under
@@ -69,30 +50,12 @@ export function createControlHandler(cluster: ControlTarget, status: () => Promi
       if (!isJson(req.headers['content-type'])) {
         return json(res, 415, { error: 'send the request as content-type: application/json' });
       }
-      const input = parseRequest(body);
-      const region = typeof input.region === 'string' ? input.region : undefined;
-      switch (verb) {
-        case 'lag':
-          await cluster.lag(required(region, 'region'), number(input.ms, 'ms'), input.jitter === undefined ? 0 : number(input.jitter, 'jitter'));
-          break;
-        case 'bandwidth':
-          await cluster.bandwidth(required(region, 'region'), input.kbps === null ? null : number(input.kbps, 'kbps'));
-          break;
-        case 'cut':
-          await cluster.cut(required(region, 'region'));
-          break;
-        case 'heal':
-          await cluster.heal(region);
-          break;
-        case 'restart':
-          await cluster.restartNode(required(region, 'region'), envOf(input.env));
-          break;
-        default:
-          return json(res, 404, { error: `unknown control verb ${verb}` });
-      }
+      if (!isControlVerb(verb)) return json(res, 404, { error: `unknown control verb ${verb}` });
+      await run(cluster, parseControlCommand(verb, parseRequest(body), cluster));
       json(res, 200, { ok: true, faults: cluster.faults() });
     } catch (err) {
-      json(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      // The caller's mistake is a 400; the cluster failing to do it (Toxiproxy, a node) is not.
+      json(res, err instanceof ControlInputError ? 400 : 500, { error: err instanceof Error ? err.message : String(err) });
     }
   };
 }
@@ -147,37 +110,29 @@ function isJson(contentType: string | undefined): boolean {
 
 function parseRequest(body: Buffer): ControlRequest {
   if (body.length === 0) return {};
-  const input: unknown = JSON.parse(body.toString('utf8'));
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('the body must be a JSON object');
+  let input: unknown;
+  try {
+    input = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ControlInputError('the body is not JSON');
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ControlInputError('the body must be a JSON object');
   return input as ControlRequest;
 }
 
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new Error(`missing ${name}`);
-  return value;
-}
-
-function number(value: unknown, name: string): number {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number >= 0, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-/** `{NAME: value}` (null removes the variable), names from CONTROL_ENV_ALLOWED only. */
-function envOf(value: unknown): Record<string, string | undefined> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new Error('env must be an object');
-  const env: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (!CONTROL_ENV_ALLOWED.has(k)) {
-      throw new Error(`env: ${k} cannot be set here (allowed: ${[...CONTROL_ENV_ALLOWED].join(', ')})`);
-    }
-    if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw new Error(`env: ${k} must be a string, or null to remove it`);
-    }
-    env[k] = v === null ? undefined : String(v);
+async function run(cluster: ControlTarget, command: ControlCommand): Promise<void> {
+  switch (command.verb) {
+    case 'lag':
+      return cluster.lag(command.region, command.ms, command.jitterMs);
+    case 'bandwidth':
+      return cluster.bandwidth(command.region, command.kbps);
+    case 'cut':
+      return cluster.cut(command.region);
+    case 'heal':
+      return cluster.heal(command.region);
+    case 'restart':
+      return cluster.restartNode(command.region, command.env);
   }
-  return env;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

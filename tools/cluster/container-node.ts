@@ -283,7 +283,7 @@ export class ContainerNode implements ClusterNode {
  * the app and unmounts.
  */
 export function startScript(overrides: EnvOverrides, wipeData: boolean): string {
-  const lines = ['#!/bin/sh', '# Written by src/cluster/container-node.ts for this start of the node.', 'set -e'];
+  const lines = ['#!/bin/sh', '# Written by tools/cluster/container-node.ts for this start of the node.', 'set -e'];
   for (const [name, value] of Object.entries(overrides)) {
     if (!ENV_NAME.test(name)) throw new Error(`not an environment variable name: ${JSON.stringify(name)}`);
     lines.push(value === undefined ? `unset ${name}` : `export ${name}=${shellQuote(value)}`);

@@ -15,6 +15,9 @@ export interface ClusterState {
   readonly controlUrl: string;
   readonly edgeUrl: string;
   readonly toxiproxyApi: string;
+  /** The cluster's regions and its primary's: the CLI checks a verb's region against them before calling. */
+  readonly regions: readonly string[];
+  readonly primaryRegion: string;
   /** Process groups started for the cluster: LiteFS nodes and Toxiproxy. */
   readonly pids: readonly number[];
 }
@@ -43,7 +46,7 @@ export async function removeState(dir: string): Promise<void> {
  * while a group of that id still exists. Only a leader that is alive is
  * checked: a recycled pid running something else is left alone.
  */
-export async function killLeftovers(state: ClusterState): Promise<number[]> {
+export async function killLeftovers(state: Pick<ClusterState, 'pids'>): Promise<number[]> {
   const killed: number[] = [];
   for (const pid of state.pids) {
     if (!Number.isInteger(pid) || pid <= 1) continue; // -0 and -1 would signal far more than a group

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { nodeInRegion, type EdgeNode } from './edge-node.js';
-import { FLY_REPLAY, FLY_REPLAY_SRC, formatFlyReplaySrc, nowMicros, parseFlyReplay } from './fly-replay.js';
+import { FLY_REPLAY, FLY_REPLAY_SRC, formatReplaySource, nowMicros, parseFlyReplay } from '../../src/ryw/fly-replay.js';
 import { bufferRequestBody, DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 import { basicStatus, type EdgeStatus } from './status.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
@@ -123,7 +123,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
           } else if (replays >= maxReplays) {
             plain(res, 508, `edge: gave up after ${maxReplays} replays (${hops.join(' > ')})\n`);
           } else {
-            const src = formatFlyReplaySrc({
+            const src = formatReplaySource({
               instance: node.instance,
               region: node.region,
               timeMicros: nowMicros(),
@@ -226,13 +226,13 @@ function resolveReplay(
 ): { ok: true; node: EdgeNode; state?: string } | { ok: false; reason: string } {
   const parsed = parseFlyReplay(value);
   if (!parsed.ok) return parsed;
-  const { instance, region, elsewhere, state } = parsed.target;
+  const { target } = parsed;
   const node =
-    instance !== undefined
-      ? nodes.find((n) => n.instance === instance)
-      : nodeInRegion(nodes, region!, elsewhere ? from.instance : undefined);
+    'instance' in target
+      ? nodes.find((n) => n.instance === target.instance)
+      : nodeInRegion(nodes, target.region, target.elsewhere ? from.instance : undefined);
   if (!node) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which names no known node` };
-  return { ok: true, node, ...(state !== undefined ? { state } : {}) };
+  return { ok: true, node, ...(target.state !== undefined ? { state: target.state } : {}) };
 }
 
 /** Sends the app's answer on, naming the hops in a `Server-Timing: edge` entry. */

@@ -2,13 +2,14 @@
  * `npm run cluster [-- verb …]`: a real LiteFS cluster on this machine, and
  * the verbs that inject faults into it from another terminal.
  */
-import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
-import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS } from './cluster.js';
+import { parseCliArgs, type CliInvocation } from './cli-args.js';
+import { DEFAULT_REGIONS } from './cluster.js';
 import { controlStatus, type ControlStatus } from './control-api.js';
-import { callControl, envForRequest, fetchControlStatus } from './control-client.js';
-import { startProcessCluster, type ProcessCluster } from './process-cluster.js';
-import { readState } from './state-file.js';
+import { callControl, fetchControlStatus } from './control-client.js';
+import { checkRegion, CONTROL_ENV_ALLOWED, CONTROL_SYNOPSIS, ControlInputError, requestOf, type ControlCommand } from './control-command.js';
+import { startProcessCluster } from './process-cluster.js';
+import type { ProcessCluster } from './process-cluster-type.js';
+import { readState, type ClusterState } from './state-file.js';
 import { isAlive } from './child-process.js';
 
 /** Exit code of a start interrupted by a signal (128 + SIGINT, as shells report it). */
@@ -20,72 +21,41 @@ const USAGE = `usage: npm run cluster -- [verb] [options]
       --regions fra,ewr,syd  regions, the first is the primary's (default ${DEFAULT_REGIONS.join(',')})
       --base-port 8080       edge main port; region ports follow (8081, 8082, …)
       --env KEY=VALUE        extra environment for every app (repeatable), e.g. RYW_WAIT_MS=300
-  lag <region> <ms> [jitter] delay what the region's replica receives (0 removes it)
-  bandwidth <region> <KB/s|off>  cap what the region's replica receives
-  cut <region>             partition the region's replica from the primary
-  heal [region]            remove the faults of one region, or of all
-  restart <region> [--env KEY=VALUE]  restart one node (keeps its data); KEY is one of
-                           RYW_WAIT_MS RYW_FALLBACK RYW_TTL_S RYW_ENABLED RYW_SECRET LITEFS_API
-                           MIGRATE_TOKEN (KEY= removes it)
+  ${CONTROL_SYNOPSIS.lag.padEnd(24)} delay what the region's replica receives (0 removes it)
+  ${CONTROL_SYNOPSIS.bandwidth.padEnd(24)} cap what the region's replica receives
+  ${CONTROL_SYNOPSIS.cut.padEnd(24)} partition the region's replica from the primary
+  ${CONTROL_SYNOPSIS.heal.padEnd(24)} remove the faults of one region, or of all
+  ${CONTROL_SYNOPSIS.restart}  restart one node (keeps its data); KEY is one of
+                           ${[...CONTROL_ENV_ALLOWED].join(' ')} (KEY= removes it)
   status [--json]          print every URL, role, position, lag and fault
 
   --dir .cluster           the cluster's directory (all verbs)`;
 
+/** Exit code of a command line that is wrong (as for a shell builtin's misuse). */
+const USAGE_EXIT_CODE = 2;
+
 async function main(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      regions: { type: 'string' },
-      'base-port': { type: 'string' },
-      dir: { type: 'string', default: DEFAULT_CLUSTER_DIR },
-      env: { type: 'string', multiple: true },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
+  let invocation: CliInvocation;
+  try {
+    invocation = parseCliArgs(argv);
+  } catch (err) {
+    if (!(err instanceof ControlInputError)) throw err;
+    return usageError(err.message);
   }
-  const [verb = 'start', ...args] = positionals;
-  const dir = resolve(values.dir);
-  const env = parseEnv(values.env ?? []);
-  switch (verb) {
+  switch (invocation.verb) {
+    case 'help':
+      console.log(USAGE);
+      return 0;
     case 'start':
-      return start(dir, values.regions, values['base-port'], env);
-    case 'lag': {
-      const [region, ms, jitter] = args;
-      if (!region || ms === undefined) return usage('lag <region> <ms> [jitter]');
-      return control(dir, 'lag', { region, ms: Number(ms), ...(jitter !== undefined ? { jitter: Number(jitter) } : {}) });
-    }
-    case 'bandwidth': {
-      const [region, rate] = args;
-      if (!region || rate === undefined) return usage('bandwidth <region> <KB/s|off>');
-      return control(dir, 'bandwidth', { region, kbps: rate === 'off' ? null : Number(rate) });
-    }
-    case 'cut':
-      if (!args[0]) return usage('cut <region>');
-      return control(dir, 'cut', { region: args[0] });
-    case 'heal':
-      return control(dir, 'heal', args[0] ? { region: args[0] } : {});
-    case 'restart':
-      if (!args[0]) return usage('restart <region>');
-      return control(dir, 'restart', { region: args[0], env: envForRequest(env) });
+      return start(invocation.dir, invocation.regions, invocation.basePort, invocation.env);
     case 'status':
-      return status(dir, values.json);
-    default:
-      return usage(`unknown verb ${verb}`);
+      return status(invocation.dir, invocation.json);
+    case 'control':
+      return control(invocation.dir, invocation.command);
   }
 }
 
-async function start(dir: string, regionsArg: string | undefined, basePortArg: string | undefined, env: Record<string, string | undefined>): Promise<number> {
-  const regions = regionsArg ? regionsArg.split(',').map((r) => r.trim()).filter(Boolean) : DEFAULT_REGIONS;
-  const basePort = basePortArg === undefined ? DEFAULT_BASE_PORT : Number(basePortArg);
-  if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65535 - regions.length) {
-    return usage(`--base-port: expected a port number, got ${basePortArg}`);
-  }
-  const appEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+async function start(dir: string, regions: readonly string[], basePort: number, appEnv: Readonly<Record<string, string>>): Promise<number> {
   // The handlers go in before anything starts: Ctrl-C while the nodes come up
   // must stop and unmount what is already running, not leave it detached.
   const startup = new AbortController();
@@ -143,22 +113,29 @@ async function start(dir: string, regionsArg: string | undefined, basePortArg: s
   return new Promise<number>(() => {}); // runs until a signal
 }
 
-async function control(dir: string, verb: string, body: unknown): Promise<number> {
-  const url = await controlUrl(dir);
-  if (!url) return 1;
-  const answer = await callControl(url, verb, body);
-  if (!answer.ok) {
-    console.error(`${verb}: ${answer.error ?? `HTTP ${answer.status}`}`);
-    return 1;
+async function control(dir: string, command: ControlCommand): Promise<number> {
+  const state = await runningCluster(dir);
+  if (!state) return 1;
+  try {
+    checkRegion(command, state);
+  } catch (err) {
+    if (!(err instanceof ControlInputError)) throw err;
+    return usageError(`${command.verb}: ${err.message}`);
   }
-  console.log(`${verb}: ok`);
+  const answer = await callControl(state.controlUrl, command.verb, requestOf(command));
+  if (!answer.ok) {
+    console.error(`${command.verb}: ${answer.error ?? `HTTP ${answer.status}`}`);
+    // 400: the API refused the request itself (the same check as above), not the cluster failing it.
+    return answer.status === 400 ? USAGE_EXIT_CODE : 1;
+  }
+  console.log(`${command.verb}: ok`);
   return status(dir, false);
 }
 
 async function status(dir: string, asJson: boolean): Promise<number> {
-  const url = await controlUrl(dir);
-  if (!url) return 1;
-  const body = await fetchControlStatus(url);
+  const state = await runningCluster(dir);
+  if (!state) return 1;
+  const body = await fetchControlStatus(state.controlUrl);
   if (asJson) console.log(JSON.stringify(body, null, 2));
   else printStatus(body);
   return 0;
@@ -188,29 +165,19 @@ function printStatus(s: ControlStatus): void {
   console.log(`\nlogs: ${s.nodes.map((n) => n.log).join(', ')}`);
 }
 
-async function controlUrl(dir: string): Promise<string | null> {
+async function runningCluster(dir: string): Promise<ClusterState | null> {
   const state = await readState(dir);
   if (!state || !state.controlUrl || !isAlive(state.ownerPid)) {
     console.error(`no running cluster in ${dir}: start one with npm run cluster`);
     return null;
   }
-  return state.controlUrl;
+  return state;
 }
 
-function parseEnv(pairs: readonly string[]): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--env: expected KEY=VALUE, got ${pair}`);
-    const value = pair.slice(eq + 1);
-    env[pair.slice(0, eq)] = value === '' ? undefined : value;
-  }
-  return env;
-}
-
-function usage(problem: string): number {
-  console.error(`${problem}\n\n${USAGE}`);
-  return 2;
+/** One line on stderr saying what is wrong (parseCliArgs names the usage to follow). */
+function usageError(problem: string): number {
+  console.error(problem);
+  return USAGE_EXIT_CODE;
 }
 
 main(process.argv.slice(2)).then(

@@ -187,16 +187,6 @@ export async function applyToxics(toxiproxy: ToxiproxyClient, proxy: string, bef
   }
 }
 
-const REGION_CODE = /^[a-z0-9]{2,12}$/;
-
-export function validateRegions(regions: readonly string[]): void {
-  if (regions.length === 0) throw new Error('--regions: give at least one region');
-  for (const r of regions) {
-    if (!REGION_CODE.test(r)) throw new Error(`--regions: "${r}" is not a region code (2 to 12 lowercase letters or digits)`);
-  }
-  if (new Set(regions).size !== regions.length) throw new Error('--regions: a region is listed twice');
-}
-
 /** Retries `probe` until it resolves, every 50 ms; rejects after `timeoutMs` naming `what`. */
 export async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
