@@ -1,4 +1,4 @@
-import { formatTxid } from '../src/position.js';
+import { formatTxid } from '../src/ryw/position.js';
 import { APP_COMMAND, startProcess, type AppProcess } from './support/app-process.js';
 import type { BenchCluster } from './support/bench-cluster.js';
 import { load, type LoadResult } from './support/load.js';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../tools/cluster/tools.js';
-import { DEFAULT_POLL_MS } from '../src/litefs/position-watcher.js';
-import { signToken, tokenPayload, TOKEN_HEADER } from '../src/http/ryw-token.js';
+import { DEFAULT_POLL_MS } from '../src/ryw/litefs/position-watcher.js';
+import { signToken, tokenPayload, TOKEN_HEADER } from '../src/ryw/token.js';
 import { BENCH_SECRET, FakeReplicaDir, startProcess, type AppProcess } from './support/app-process.js';
 import { sleep, summarize, type Summary } from './support/stats.js';
 import type { WaitingAppRequest, WaitingAppStats } from './support/waiting-app.js';

@@ -1,4 +1,4 @@
-import { signToken, tokenPayload } from '../src/http/ryw-token.js';
+import { signToken, tokenPayload } from '../src/ryw/token.js';
 import { BENCH_SECRET, FakeReplicaDir, startReplicaApp, type AppProcess } from './support/app-process.js';
 import { load, type LoadResult } from './support/load.js';
 import { median } from './support/stats.js';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../tools/cluster/tools.js';
-import { TOKEN_HEADER } from '../src/http/ryw-token.js';
-import { formatTxid } from '../src/position.js';
+import { TOKEN_HEADER } from '../src/ryw/token.js';
+import { formatTxid } from '../src/ryw/position.js';
 import { APP_COMMAND, BENCH_SECRET, startProcess, type AppProcess } from './support/app-process.js';
 import { BENCH_WAIT_MS, type BenchCluster, type WrittenArticle } from './support/bench-cluster.js';
 import { LiteFSEvents } from './support/litefs-events.js';

@@ -3,16 +3,13 @@ import { hostname } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { FALLBACKS, type Fallback } from './consistency.js';
-import { liteFSFiles, liteFSFilesPresent } from './litefs/files.js';
+import { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS, FALLBACKS, isOnLiteFS, type Fallback } from './ryw/index.js';
 
 /** Defaults of the configuration table in the README; the names are the interface. */
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATABASE_URL = 'file:data/app.db';
-export const DEFAULT_REGION = 'local';
-export const DEFAULT_WAIT_MS = 500;
-export const DEFAULT_FALLBACK: Fallback = 'replay';
-export const DEFAULT_TTL_S = 300;
+// The read-your-writes module's own defaults are the blog's.
+export { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS };
 /** Longest wait anyone may configure: past this a reader is better off at the primary. */
 export const MAX_WAIT_MS = 30_000;
 
@@ -108,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   // On LiteFS every instance must verify every other instance's tokens, so a
   // made-up secret would silently break read-your-writes across regions.
-  const onLiteFS = litefsApi !== null || liteFSFilesPresent(liteFSFiles(databaseDir, databaseName));
+  const onLiteFS = litefsApi !== null || isOnLiteFS(databasePath);
   if (!vars.RYW_SECRET && onLiteFS) {
     throw new ConfigError(
       `RYW_SECRET: required on LiteFS (found ${litefsApi ? 'LITEFS_API' : `${databaseName}-pos or .primary in ${databaseDir}`}); set the same comma-separated secrets on every instance`,

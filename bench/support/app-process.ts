@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tools/cluster/ports.js';
 import { PROJECT_ROOT } from '../../tools/cluster/tools.js';
-import { formatTxid } from '../../src/position.js';
+import { formatTxid } from '../../src/ryw/position.js';
 import { seedArticles } from './articles.js';
 import { sleep } from './stats.js';
 

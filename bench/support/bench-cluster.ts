@@ -5,7 +5,7 @@ import { SessionClient, hiddenFields } from '../../tools/checker/session-client.
 import { startProcessCluster } from '../../tools/cluster/process-cluster.js';
 import type { ProcessCluster } from '../../tools/cluster/process-cluster-type.js';
 import { findClusterTools } from '../../tools/cluster/tools.js';
-import { parseTxid } from '../../src/position.js';
+import { parseTxid } from '../../src/ryw/position.js';
 import { BENCH_SECRET } from './app-process.js';
 
 /** The wait budget the cluster benchmarks run with (the app's default). */

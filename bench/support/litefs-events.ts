@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { parseTxid } from '../../src/position.js';
+import { parseTxid } from '../../src/ryw/position.js';
 
 /**
  * Follows one node's LiteFS `/events` stream and notes when each TXID of the

@@ -1,5 +1,5 @@
 /**
- * The app wired exactly as src/main.ts wires it (a replica over a LiteFS
+ * The app wired by createBlog(), as src/main.ts serves it (a replica over a LiteFS
  * directory, the pos-file poller since no LITEFS_API is given), plus what the
  * many-waiters benchmark needs to see from inside: pos-file reads, event-loop
  * delay and memory, over IPC. Started by bench/many-waiters.ts only.
@@ -7,13 +7,9 @@
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
+import { createBlog } from '../../src/blog.js';
 import { loadConfig } from '../../src/config.js';
-import { createApp } from '../../src/http/server.js';
-import { liteFSFiles, readPosition } from '../../src/litefs/files.js';
-import { LiteFSNode } from '../../src/litefs/node.js';
-import { PositionWatcher } from '../../src/litefs/position-watcher.js';
-import { SqliteArticleStore } from '../../src/sqlite/article-store.js';
-import { SqliteDatabase } from '../../src/sqlite/database.js';
+import type { LiteFSNode } from '../../src/ryw/litefs/litefs-node.js';
 
 export type WaitingAppRequest = { readonly cmd: 'stats' } | { readonly cmd: 'reset' };
 export interface WaitingAppStats {
@@ -26,20 +22,9 @@ export interface WaitingAppStats {
 }
 
 const config = loadConfig();
-const files = liteFSFiles(config.databaseDir, config.databaseName);
-const watcher = new PositionWatcher({ readPosition: () => readPosition(files) });
-const node = new LiteFSNode({ region: config.region, instance: config.instance }, files, watcher, config.onLiteFS);
-const database = new SqliteDatabase(config.databasePath, { create: false });
-const app = createApp({
-  node,
-  store: new SqliteArticleStore(database),
-  log: pino({ level: 'silent' }),
-  secrets: config.secrets,
-  waitMs: config.waitMs,
-  fallback: config.fallback,
-  ttlSeconds: config.ttlSeconds,
-  rywEnabled: config.rywEnabled,
-});
+const blog = createBlog(config, { log: pino({ level: 'silent' }) });
+const { app } = blog;
+const node = blog.ryw.node as LiteFSNode;
 const server = app.listen(config.port, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ listening: port });
@@ -60,8 +45,8 @@ process.on('message', (message: WaitingAppRequest) => {
   (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();
   const stats: WaitingAppStats = {
-    fileReads: watcher.fileReads,
-    waiting: watcher.waiting,
+    fileReads: node.stats().fileReads,
+    waiting: node.stats().waiting,
     eventLoopP99Ms: delay.percentile(99) / 1e6,
     eventLoopMaxMs: delay.max / 1e6,
     heapUsed: memory.heapUsed,
@@ -70,9 +55,7 @@ process.on('message', (message: WaitingAppRequest) => {
   process.send?.({ stats });
 });
 process.on('SIGTERM', () => {
-  watcher.close();
   server.close();
   server.closeAllConnections();
-  database.close();
-  process.exit(0);
+  void blog.close().finally(() => process.exit(0));
 });

@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
-import type { Timing } from '../consistency.js';
+import type { Timing } from '../ryw/index.js';
 
 /** A page made for one reader: their own cache may keep it, a shared one never. */
 export const PER_READER = 'private';
@@ -49,11 +49,10 @@ export function cacheControl(): RequestHandler {
 
 function outgoing(res: Response): OutgoingFacts {
   const existing = res.getHeader('Cache-Control');
-  const consistency = res.locals.consistency as { timing?: Timing } | undefined;
   return {
     status: res.statusCode,
     setsCookie: res.hasHeader('Set-Cookie'),
-    timing: consistency?.timing ?? null,
+    timing: res.locals.ryw?.timing ?? null,
     existing: existing === undefined ? null : String(existing),
   };
 }

@@ -1,18 +1,18 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TIMINGS, type Timing } from '../consistency.js';
-import type { LiteFSNode } from '../litefs/node.js';
-import type { ReadYourWritesObserver } from './read-your-writes.js';
-import type { TokenRejection } from './ryw-token.js';
+import { TIMINGS, type ReadYourWritesObserver, type ReplicaNode, type Timing, type TokenRejection } from '../ryw/index.js';
 
 /** Wait histogram buckets, in seconds: from "already there" to past any sane budget. */
 export const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export interface Metrics extends ReadYourWritesObserver {
   registry: Registry;
+  /** Reports this node's position, waiters and wake-ups (the node comes from readYourWrites(), which takes this as its observer). */
+  watch(node: ReplicaNode): void;
 }
 
 /** Prometheus metrics for every consistency decision, wait, dropped token and the node's position. */
-export function createMetrics(node: LiteFSNode): Metrics {
+export function createMetrics(): Metrics {
+  let node: ReplicaNode | null = null;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const decisions = new Counter({
@@ -39,7 +39,7 @@ export function createMetrics(node: LiteFSNode): Metrics {
     help: "This node's replication position (LiteFS TXID); absent when unknown.",
     registers: [registry],
     collect() {
-      const position = node.onLiteFS ? node.position() : null;
+      const position = node?.replicated ? node.position() : null;
       if (position === null) this.reset();
       else this.set(Number(position));
     },
@@ -51,7 +51,7 @@ export function createMetrics(node: LiteFSNode): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [source, count] of Object.entries(node.watcher.woken)) this.inc({ source }, count);
+      for (const [source, count] of Object.entries(node?.stats().woken ?? {})) this.inc({ source }, count);
     },
   });
   new Gauge({
@@ -59,12 +59,15 @@ export function createMetrics(node: LiteFSNode): Metrics {
     help: 'Requests waiting for this replica to catch up right now.',
     registers: [registry],
     collect() {
-      this.set(node.watcher.waiting);
+      this.set(node?.stats().waiting ?? 0);
     },
   });
 
   return {
     registry,
+    watch(watched: ReplicaNode) {
+      node = watched;
+    },
     decided(timing: Timing, waitedMs: number) {
       decisions.inc({ decision: timing });
       if (timing === 'waited' || waitedMs > 0) waits.observe(waitedMs / 1000);

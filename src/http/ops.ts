@@ -1,8 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Router } from 'express';
 import { AppError } from '../error.js';
-import type { LiteFSNode } from '../litefs/node.js';
-import { formatTxid } from '../position.js';
+import { formatTxid, type ReplicaNode } from '../ryw/index.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -16,7 +15,7 @@ export interface Health {
   position: string | null;
 }
 
-export function health(node: LiteFSNode): Health {
+export function health(node: ReplicaNode): Health {
   const facts = node.facts();
   return {
     status: 'ok',
@@ -26,7 +25,7 @@ export function health(node: LiteFSNode): Health {
 }
 
 /** Health, and metrics unless they are served elsewhere (`metrics: null`): never wait, never carry tokens. */
-export function opsRoutes(node: LiteFSNode, metrics: MetricsAccess | null): Router {
+export function opsRoutes(node: ReplicaNode, metrics: MetricsAccess | null): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json(health(node));

@@ -1,8 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { AppError } from '../error.js';
+import { READ_METHODS } from '../ryw/index.js';
 
-/** RFC 9110's safe methods: never refused for where they came from (OPTIONS is also a CORS preflight). */
-export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 export const CROSS_SITE_MESSAGE = 'This request came from another site, so nothing was changed.';
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
@@ -21,7 +20,8 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' }
  * same-site on every hop.
  */
 export function isCrossSite(req: Request): boolean {
-  if (SAFE_METHODS.has(req.method)) return false;
+  // RFC 9110's safe methods never write: never refused for where they came from (OPTIONS is also a CORS preflight).
+  if (READ_METHODS.has(req.method)) return false;
   const origin = req.get('origin');
   if (origin !== undefined && origin !== 'null') return !sameHost(origin, req.get('host'));
   return req.get('sec-fetch-site') === 'cross-site';

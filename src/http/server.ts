@@ -4,17 +4,15 @@ import express, { type ErrorRequestHandler, type Express, type Request } from 'e
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { ArticleStore } from '../article.js';
-import type { Fallback } from '../consistency.js';
 import { AppError, isAppError } from '../error.js';
-import type { LiteFSNode } from '../litefs/node.js';
+import type { ReadYourWrites } from '../ryw/index.js';
 import { articleRoutes } from './articles.js';
 import { cacheControl } from './cache-control.js';
 import { stringCookiesOnly } from './cookies.js';
 import { createCsrf, type CsrfOptions } from './csrf.js';
 import { errorHandler, notFound, statusOf } from './errors.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { metricsRoutes, migrateRoutes, opsRoutes } from './ops.js';
-import { readYourWrites, replayWhenBusy } from './read-your-writes.js';
 import { sameSiteWrites } from './same-site.js';
 import { createRenderer } from './views.js';
 
@@ -26,20 +24,16 @@ export const EXEMPT_PATHS = ['/healthz', '/metrics', '/static/', '/favicon.ico']
 export const SLOW_REQUEST_MS = 1_000;
 
 export interface AppOptions {
-  node: LiteFSNode;
+  /** The read-your-writes layer (src/ryw), built with EXEMPT_PATHS and the metrics as its observer: see createBlog(). */
+  ryw: ReadYourWrites;
   store: ArticleStore;
   log: Logger;
+  /** RYW_SECRET: CSRF keys are derived from it. */
   secrets: readonly string[];
-  waitMs: number;
-  fallback: Fallback;
-  ttlSeconds: number;
-  /** Read-your-writes on (default) or off; see readYourWrites(). */
-  rywEnabled?: boolean;
   /** Enables `POST /migrate/up` with this bearer token. */
   migrate?: { token: string; run: () => { from: number; to: number } };
-  writePaths?: readonly string[];
-  /** The registry to count into (default: a new one); main passes its own so that a METRICS_PORT listener serves the same counts. */
-  metrics?: Metrics;
+  /** The registry the layer counts into; a METRICS_PORT listener serves the same one. */
+  metrics: Metrics;
   /**
    * `/metrics` on this app: open (default), behind a bearer token, or not
    * at all (`null`: it is served on METRICS_PORT by createMetricsApp()).
@@ -49,16 +43,14 @@ export interface AppOptions {
   csrf?: CsrfOptions;
 }
 
-const isExempt = (req: Request) => EXEMPT_PATHS.some((path) => (path.endsWith('/') ? req.path.startsWith(path) : req.path === path));
-
 export function createApp(options: AppOptions): Express {
-  const { node, store, log } = options;
+  const { ryw, store, log, metrics } = options;
+  const { node } = ryw;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  const metrics = options.metrics ?? createMetrics(node);
   const render = createRenderer(VIEWS_DIR, () => {
     const { role } = node.role();
     return { region: node.identity.region, instance: node.identity.instance, role };
@@ -74,30 +66,18 @@ export function createApp(options: AppOptions): Express {
     res.once('finish', () => {
       const ms = performance.now() - started;
       if (ms < SLOW_REQUEST_MS) return;
-      const consistency = res.locals.consistency as { timing?: string; waitedMs?: number } | undefined;
+      const consistency = res.locals.ryw;
       log.warn({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), decision: consistency?.timing, waitedMs: Math.round(consistency?.waitedMs ?? 0) }, 'slow request');
     });
     next();
   });
-  // Tokens are verified by readYourWrites itself (size first, then cookie-parser's
-  // signedCookie against every secret), CSRF tokens by csrf-csrf: no signed cookies here.
+  // The read-your-writes layer reads its own cookie from the Cookie header; CSRF
+  // tokens are verified by csrf-csrf: no signed cookies here.
   app.use(cookieParser());
   app.use(stringCookiesOnly);
   // Before readYourWrites(), so that it sees the token cookie readYourWrites() sets (see cacheControl()).
   app.use(cacheControl());
-  app.use(
-    readYourWrites({
-      node,
-      secrets: options.secrets,
-      waitMs: options.waitMs,
-      fallback: options.fallback,
-      ttlSeconds: options.ttlSeconds,
-      enabled: options.rywEnabled,
-      writePaths: options.writePaths,
-      exempt: isExempt,
-      observer: metrics,
-    }),
-  );
+  app.use(ryw.middleware);
   // Every write route: after readYourWrites(), so a replica replays a write and the primary refuses it.
   // The article form's own CSRF check refuses it instead (csrf.ts), so that the form comes back with the text.
   app.use(sameSiteWrites({ formPaths: ['/new'] }));
@@ -108,7 +88,7 @@ export function createApp(options: AppOptions): Express {
   if (options.migrate) app.use(migrateRoutes(options.migrate.token, options.migrate.run));
   app.use(articleRoutes({ store, csrf: createCsrf(options.secrets, options.csrf), render }));
   app.use(notFound);
-  app.use(replayWhenBusy());
+  app.use(ryw.busyHandler);
   app.use(errorHandler(render, log));
   return app;
 }

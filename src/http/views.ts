@@ -1,7 +1,6 @@
 import type { Response } from 'express';
 import { Eta } from 'eta';
-import type { NodeFacts } from '../consistency.js';
-import type { ConsistencyLocals } from './read-your-writes.js';
+import type { Role } from '../ryw/index.js';
 
 export type Render = (res: Response, view: string, data?: Record<string, unknown>, status?: number) => void;
 
@@ -9,21 +8,22 @@ export type Render = (res: Response, view: string, data?: Record<string, unknown
 export interface ServedFrom {
   region: string;
   instance: string;
-  role: NodeFacts['role'];
+  role: Role;
 }
 
 /**
  * Eta templates from `views/`; `<%= %>` escapes, and no template uses the raw
- * form on user text. Each page gets `served` and `consistency` to say where it
- * came from and whether it waited or is stale.
+ * form on user text. Each page gets `served` and `consistency` (what
+ * read-your-writes left in `res.locals.ryw`) to say where it came from and
+ * whether it waited or is stale.
  */
 export function createRenderer(viewsDir: string, servedFrom: () => ServedFrom): Render {
   const eta = new Eta({ views: viewsDir, cache: true });
   return (res, view, data = {}, status = 200) => {
-    const consistency = res.locals.consistency as ConsistencyLocals | undefined;
+    const consistency = res.locals.ryw ?? null;
     // The middleware already read the role for this request; exempt paths read it here.
-    const served = (res.locals.served as ServedFrom | undefined) ?? servedFrom();
-    const html = eta.render(view, { ...data, served, consistency: consistency ?? null });
+    const served = consistency?.served ?? servedFrom();
+    const html = eta.render(view, { ...data, served, consistency });
     res.status(status).type('html').send(html);
   };
 }

@@ -1,44 +1,13 @@
 /**
- * The cluster tooling's small parts that need no LiteFS: reading LiteFS's
- * files, picking ports, and cleaning up after a crashed run.
+ * The cluster tooling's small parts that need no LiteFS: picking ports, and
+ * cleaning up after a crashed run. (LiteFS's files are read with the
+ * product's codecs: test/unit/litefs-files.test.ts.)
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../tools/cluster/cluster.js';
 import { freePorts } from '../../tools/cluster/ports.js';
 import { killLeftovers } from '../../tools/cluster/state-file.js';
-
-describe('parseLagFile', () => {
-  it.each([
-    ['+0000001234\n', 1234],
-    ['+0000000000\n', 0],
-    ['+0000000999', 999],
-  ])('%j → %s ms', (content, ms) => {
-    expect(parseLagFile(content)).toBe(ms);
-  });
-
-  it.each([
-    [`+${LAG_NOT_SYNCED}\n`, 'not synced yet (math.MaxInt32)'],
-    ['-0000000005\n', 'negative (clock skew)'],
-    ['', 'empty'],
-    ['12ms\n', 'trailing garbage'],
-    ['+00000\n+0000\n', 'two lines'],
-  ])('%j is unknown: %s', (content) => {
-    expect(parseLagFile(content)).toBeNull();
-  });
-});
-
-describe('parsePosFile', () => {
-  it('reads the TXID and the checksum', () => {
-    expect(parsePosFile('000000000000002a/c05e73159e1af0cf\n')).toEqual({ txid: 42n, checksum: 'c05e73159e1af0cf' });
-    expect(parsePosFile('000000000000002a/c05e73159e1af0cf')).toEqual({ txid: 42n, checksum: 'c05e73159e1af0cf' });
-  });
-
-  it.each(['', '000000000000002a/', '000000000000002A/c05e73159e1af0cf\n', '2a/c05e73159e1af0cf\n'])('%j is no position', (content) => {
-    expect(parsePosFile(content)).toBeNull();
-  });
-});
 
 describe('freePorts', () => {
   it('gives distinct ports, free again once it returns', async () => {

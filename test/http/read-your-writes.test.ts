@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleStore } from '../../src/article.js';
-import { signToken, tokenPayload } from '../../src/http/ryw-token.js';
+import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
 

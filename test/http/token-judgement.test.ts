@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleStore } from '../../src/article.js';
-import { MAX_CLOCK_SKEW_MS } from '../../src/http/ryw-token.js';
+import { MAX_CLOCK_SKEW_MS } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
@@ -125,8 +125,8 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
   it("never judges its own fresh token ahead of it, though the token's tx event has not arrived yet", async () => {
     events = await fakeEvents({ isPrimary: true });
     fs = new FakeLiteFS({ role: 'primary', position: 41n });
-    const { app, watcher } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url });
-    await until(() => watcher.streaming);
+    const { app, node } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url });
+    await until(() => node.stats().streaming);
     // A commit the stream has not told of yet (e.g. written by another process on this node).
     fs.setPosition(42n);
     const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(42n))).expect(200);
@@ -150,8 +150,8 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
           return article;
         },
       }) satisfies ArticleStore;
-    const { app, watcher } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url, wrapStore: committing });
-    await until(() => watcher.streaming);
+    const { app, node } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url, wrapStore: committing });
+    await until(() => node.stats().streaming);
     const form = await openForm(app);
     const published = await submitForm(app, form, { title: 'Mine', content: 'Read it at once.' }).expect(303);
     const token = published.headers['ryw-token'] as string;

@@ -5,17 +5,15 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import type { Express } from 'express';
 import type { ArticleStore } from '../../src/article.js';
-import type { Fallback } from '../../src/consistency.js';
+import { createBlog, type Blog } from '../../src/blog.js';
+import { loadConfig } from '../../src/config.js';
 import type { CsrfOptions } from '../../src/http/csrf.js';
-import { createMetrics, type Metrics } from '../../src/http/metrics.js';
-import { createApp } from '../../src/http/server.js';
-import { signToken, tokenPayload } from '../../src/http/ryw-token.js';
-import { liteFSFiles, liteFSFilesPresent, readPosition } from '../../src/litefs/files.js';
-import { LiteFSNode } from '../../src/litefs/node.js';
-import { PositionWatcher } from '../../src/litefs/position-watcher.js';
-import { formatTxid } from '../../src/position.js';
-import { SqliteArticleStore } from '../../src/sqlite/article-store.js';
-import { SqliteDatabase } from '../../src/sqlite/database.js';
+import type { Metrics } from '../../src/http/metrics.js';
+import type { Fallback } from '../../src/ryw/index.js';
+import { formatLagFile, formatPosFile, liteFSFiles, readPosition } from '../../src/ryw/litefs/files.js';
+import type { LiteFSNode } from '../../src/ryw/litefs/litefs-node.js';
+import { signToken, tokenPayload } from '../../src/ryw/token.js';
+import type { SqliteDatabase } from '../../src/sqlite/database.js';
 import { migrate } from '../../src/sqlite/migrations.js';
 
 export const SECRETS = ['test-secret-one-0123456789', 'test-secret-old-0123456789'];
@@ -40,7 +38,7 @@ export class FakeLiteFS {
   }
 
   setPosition(txid: bigint): void {
-    writeFileSync(this.files.positionPath, `${formatTxid(txid)}/${'ab'.repeat(8)}\n`);
+    writeFileSync(this.files.positionPath, formatPosFile({ txid, checksum: 'ab'.repeat(8) }));
   }
 
   writePositionFile(content: string): void {
@@ -49,7 +47,7 @@ export class FakeLiteFS {
 
   /** `.lag`: how long ago this replica last heard from the primary, as LiteFS formats it. */
   setLag(ms: number): void {
-    writeFileSync(this.files.lagPath, `${ms >= 0 ? '+' : '-'}${String(Math.abs(ms)).padStart(9, '0')}\n`);
+    writeFileSync(this.files.lagPath, formatLagFile(ms));
   }
 
   setPrimary(primary: string | null): void {
@@ -85,39 +83,35 @@ export class FakeLiteFS {
     csrf?: CsrfOptions;
     /** The search workers' deadline, pool and queue (SearchWorkers). */
     search?: { deadlineMs?: number; workers?: number; maxQueued?: number; maxWaitMs?: number };
-  } = {}): { app: Express; watcher: PositionWatcher; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics } {
-    const watcher = new PositionWatcher({
-      readPosition: () => readPosition(this.files),
-      pollMs: options.pollMs,
-      events: options.events ? { api: options.events, database: 'app.db' } : undefined,
-    });
-    const node = new LiteFSNode(
-      { region: options.region ?? 'ewr', instance: options.instance ?? 'ewr-1' },
-      this.files,
-      watcher,
-      liteFSFilesPresent(this.files),
-    );
-    const database = new SqliteDatabase(this.dbPath, { readonly: options.readonly ?? false });
-    const store = new SqliteArticleStore(database, { search: options.search });
-    const metrics = createMetrics(node);
-    const app = createApp({
-      node,
-      metrics,
-      publicMetrics: options.publicMetrics,
-      csrf: options.csrf,
-      store: options.wrapStore ? options.wrapStore(store) : store,
+  } = {}): { app: Express; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
+    const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
+    // The configuration as main.ts reads it, from the environment the test gives.
+    const env: Record<string, string> = {
+      DATABASE_URL: `file:${this.dbPath}`,
+      FLY_REGION: options.region ?? 'ewr',
+      FLY_MACHINE_ID: options.instance ?? 'ewr-1',
+      RYW_SECRET: (options.secrets ?? SECRETS).join(','),
+      RYW_WAIT_MS: String(options.waitMs ?? 500),
+      RYW_FALLBACK: options.fallback ?? 'replay',
+      RYW_TTL_S: String(options.ttlSeconds ?? 300),
+      RYW_ENABLED: String(options.rywEnabled ?? true),
+      ...(options.events ? { LITEFS_API: options.events.href } : {}),
+      ...(options.migrateToken ? { MIGRATE_TOKEN: options.migrateToken } : {}),
+      ...(publicMetrics === null ? { METRICS_PORT: '9999' } : publicMetrics.token !== null ? { METRICS_TOKEN: publicMetrics.token } : {}),
+    };
+    const blog = createBlog(loadConfig(env), {
       log: pino({ level: 'silent' }),
-      secrets: options.secrets ?? SECRETS,
-      waitMs: options.waitMs ?? 500,
-      fallback: options.fallback ?? 'replay',
-      ttlSeconds: options.ttlSeconds ?? 300,
-      writePaths: options.writePaths,
-      rywEnabled: options.rywEnabled,
-      migrate: options.migrateToken ? { token: options.migrateToken, run: () => database.migrate() } : undefined,
+      wrapStore: options.wrapStore,
+      readonly: options.readonly,
+      // The constructor migrated the file (or the test laid it out on purpose).
+      migrateOnStart: false,
+      csrf: options.csrf,
+      search: options.search,
+      ryw: { pollMs: options.pollMs, writePaths: options.writePaths },
     });
     // The store's search workers are terminated in the background: nothing waits on them.
-    this.closers.push(() => watcher.close(), () => void store.close(), () => database.close());
-    return { app, watcher, node, database, metrics };
+    this.closers.push(() => void blog.close());
+    return { app: blog.app, node: blog.ryw.node as LiteFSNode, database: blog.database, metrics: blog.metrics, blog };
   }
 
   /** Seeds an article straight into the file, as if it had replicated here. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { currentToken, decide, decideWhenBusy, flyReplayHeader, LINEAGE_MARGIN_MS, ofOlderLineage, parseReplaySource, type Decision, type Fallback, type NodeFacts, type RequestFacts } from '../../src/consistency.js';
+import { currentToken, decide, decideWhenBusy, LINEAGE_MARGIN_MS, ofOlderLineage, type Decision, type Fallback, type NodeFacts, type RequestFacts } from '../../src/ryw/decide.js';
+import { formatFlyReplay, parseReplaySource } from '../../src/ryw/fly-replay.js';
 
 const read: RequestFacts = { write: false, tokens: [], region: null, replayedFrom: null, replayedForToken: false };
 const write: RequestFacts = { ...read, write: true };
@@ -83,18 +84,19 @@ describe('a locked database (decideWhenBusy)', () => {
 
 describe('fly-replay headers', () => {
   it('name an instance, a state or a region as Fly.io reads them', () => {
-    expect(flyReplayHeader({ instance: 'fra-1' })).toBe('instance=fra-1');
-    expect(flyReplayHeader({ instance: 'fra-1', state: 'ryw' })).toBe('instance=fra-1;state=ryw');
-    expect(flyReplayHeader({ region: 'syd' })).toBe('region=syd');
+    expect(formatFlyReplay({ instance: 'fra-1' })).toBe('instance=fra-1');
+    expect(formatFlyReplay({ instance: 'fra-1', state: 'ryw' })).toBe('instance=fra-1;state=ryw');
+    expect(formatFlyReplay({ region: 'syd' })).toBe('region=syd');
   });
 
   it('parse fly-replay-src', () => {
     expect(parseReplaySource('instance=ewr-1;region=ewr;t=1700000000000000;state=ryw')).toEqual({
       instance: 'ewr-1',
       region: 'ewr',
-      t: '1700000000000000',
+      timeMicros: 1_700_000_000_000_000,
       state: 'ryw',
     });
     expect(parseReplaySource(undefined)).toBeNull();
+    expect(parseReplaySource('region=ewr')).toBeNull(); // no instance: not a replay we can guard against
   });
 });

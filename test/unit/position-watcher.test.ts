@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PositionWatcher, STREAMING_POLL_MS } from '../../src/litefs/position-watcher.js';
-import { Waiters } from '../../src/litefs/waiters.js';
+import { PositionWatcher, STREAMING_POLL_MS } from '../../src/ryw/litefs/position-watcher.js';
+import { Waiters } from '../../src/ryw/waiters.js';
 import { fakeEvents } from '../support/fake-events.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

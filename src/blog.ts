@@ -1,0 +1,117 @@
+import type { Express } from 'express';
+import { pino, type Logger } from 'pino';
+import type { ArticleStore } from './article.js';
+import type { Config } from './config.js';
+import { AppError, isAppError } from './error.js';
+import type { CsrfOptions } from './http/csrf.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { createApp, createMetricsApp, EXEMPT_PATHS } from './http/server.js';
+import { readYourWrites, type ReadYourWrites, type ReadYourWritesOptions, type Role } from './ryw/index.js';
+import { SqliteArticleStore } from './sqlite/article-store.js';
+import { SqliteDatabase } from './sqlite/database.js';
+import type { SearchWorkersOptions } from './sqlite/search-workers.js';
+
+/** What tests and benchmarks may change of the blog they build; production takes none of it. */
+export interface BlogOverrides {
+  log?: Logger;
+  /** Wraps the article store, e.g. to move a fake LiteFS position when a test's write commits. */
+  wrapStore?: (store: ArticleStore) => ArticleStore;
+  /** Knobs of the read-your-writes layer that the environment does not set (e.g. the poll interval). */
+  ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths'>;
+  /** CSRF token windows (tests shorten them). */
+  csrf?: CsrfOptions;
+  /** Open the database read-only (a test of a replica's refusals). */
+  readonly?: boolean;
+  /** Migrate at start (default, as main.ts does); tests that lay out the database themselves say no. */
+  migrateOnStart?: boolean;
+  /** The search workers' deadline, pool and queue. */
+  search?: Omit<SearchWorkersOptions, 'path'>;
+}
+
+/** The blog, built from its configuration: what main.ts serves, and what tests and benchmarks drive. */
+export interface Blog {
+  app: Express;
+  /** The METRICS_PORT listener's app, or null when /metrics is on the public port. */
+  metricsApp: Express | null;
+  ryw: ReadYourWrites;
+  database: SqliteDatabase;
+  store: ArticleStore;
+  metrics: Metrics;
+  /** The role at start (a replica never creates or migrates the database). */
+  role: Role;
+  log: Logger;
+  /** Stops following LiteFS, the search workers and the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one wiring function: configuration in, the blog out. src/main.ts adds
+ * only listening and signals; tests and benchmarks call this rather than
+ * copying it. The blog uses the read-your-writes module exactly as another
+ * Express app would (src/ryw/index.ts).
+ */
+export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog {
+  const log = overrides.log ?? pino({ name: 'litefs-ryw', base: { region: config.region, instance: config.instance } });
+  const metrics = createMetrics();
+  const ryw = readYourWrites({
+    database: config.databasePath,
+    secrets: config.secrets,
+    // LITEFS_API unset: the pos file only (the README's contract), not LiteFS's default address.
+    api: config.litefsApi,
+    identity: { region: config.region, instance: config.instance },
+    waitMs: config.waitMs,
+    fallback: config.fallback,
+    ttlSeconds: config.ttlSeconds,
+    enabled: config.rywEnabled,
+    exempt: EXEMPT_PATHS,
+    observer: metrics,
+    // The store reports a locked database as AppError('busy'), also while it fails fast after one.
+    isBusy: (error) => isAppError(error, 'busy'),
+    // A bad ?region= gets the blog's own error page.
+    replies: { invalid: ({ next }, message) => next(new AppError('invalid', message)) },
+    onStreamState: (connected) =>
+      log.info({ api: config.litefsApi?.href }, connected ? 'following LiteFS events' : 'LiteFS events lost; polling the pos file while requests wait'),
+    ...overrides.ryw,
+  });
+  metrics.watch(ryw.node);
+  const { role } = ryw.node.role();
+
+  // A replica never creates or migrates the database: LiteFS brings both from the primary.
+  const database = new SqliteDatabase(config.databasePath, { create: role !== 'replica', readonly: overrides.readonly ?? false });
+  const runMigrations = () => database.migrate();
+  if (role !== 'replica' && !overrides.readonly && overrides.migrateOnStart !== false) {
+    const { from, to } = runMigrations();
+    log.info({ from, to, path: config.databasePath }, 'database migrated');
+  }
+
+  // Searches run on a worker thread with its own read-only connection (SearchWorkers).
+  const sqliteStore = new SqliteArticleStore(database, { search: overrides.search });
+  const store = overrides.wrapStore ? overrides.wrapStore(sqliteStore) : sqliteStore;
+  const app = createApp({
+    ryw,
+    metrics,
+    publicMetrics: config.metricsPort === null ? { token: config.metricsToken } : null,
+    store,
+    log,
+    secrets: config.secrets,
+    migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,
+    csrf: overrides.csrf,
+  });
+  const metricsApp = config.metricsPort === null ? null : createMetricsApp(metrics, config.metricsToken);
+
+  return {
+    app,
+    metricsApp,
+    ryw,
+    database,
+    store,
+    metrics,
+    role,
+    log,
+    async close() {
+      ryw.close();
+      await sqliteStore.close();
+      database.close();
+    },
+  };
+}
