@@ -54,7 +54,7 @@ export class LiteFSEvents {
   private onLine(line: string, at: number): void {
     let event: { type?: string; db?: string; data?: { txID?: string } };
     try {
-      event = JSON.parse(line);
+      event = JSON.parse(line) as typeof event;
     } catch {
       return;
     }

@@ -32,7 +32,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   });
   const instance = autocannon(
     { url: options.url, connections: options.connections, duration: options.durationS, headers: { ...options.headers } },
-    (err, result) => (err ? fail(err) : finish(result)),
+    (err: Error | null, result) => (err ? fail(err) : finish(result)),
   );
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) {

@@ -40,7 +40,7 @@ describe('killLeftovers', () => {
     // exec'd; the leader prints the child's pid, then dies by SIGKILL.
     const leader = spawn('sh', ['-c', 'sleep 300 & echo $!; wait'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
     const childPid = await new Promise<number>((resolve, reject) => {
-      leader.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      leader.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
       leader.once('error', reject);
     });
     try {

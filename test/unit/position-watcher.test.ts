@@ -101,7 +101,7 @@ describe('the LiteFS /events watcher', () => {
 
   it('wakes waiters on the tx event without reading the pos file', async () => {
     const events = await eventsServer();
-    let filePosition = 3n;
+    const filePosition = 3n;
     watcher = new PositionWatcher({ readPosition: () => filePosition, pollMs: 5, events: { api: events.url, database: 'app.db' } });
     await until(() => watcher!.streaming);
     expect(watcher.current()).toBe(3n);

@@ -165,7 +165,7 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
 
   if (complete) {
     const finals = new Map<string, OpRecord>();
-    for (const op of ops) if (op.kind === 'final-read' && op.articleId != null) finals.set(`${op.region}/${op.articleId}`, op);
+    for (const op of ops) if (op.kind === 'final-read' && op.articleId !== null && op.articleId !== undefined) finals.set(`${op.region}/${op.articleId}`, op);
     for (const write of ackedById.values()) {
       for (const region of meta.regions) {
         const read = finals.get(`${region}/${write.articleId}`);

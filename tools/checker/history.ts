@@ -112,7 +112,7 @@ export function readHistory(path: string): HistoryEntry[] {
       entries.push(JSON.parse(line) as HistoryEntry);
     } catch (err) {
       if (i === lines.length - 1) break;
-      throw new Error(`${path}:${number}: not JSON: ${String(err)}`);
+      throw new Error(`${path}:${number}: not JSON: ${String(err)}`, { cause: err });
     }
   }
   return entries;

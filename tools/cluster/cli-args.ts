@@ -96,7 +96,7 @@ function startOptions(regionsArg: unknown, basePortArg: unknown): { regions: rea
   // The region ports follow the main port: all of them must be ports (0: free ports for all).
   const highest = 65535 - regions.length;
   const basePort = typeof basePortArg === 'string' && /^\d{1,5}$/.test(basePortArg) ? Number(basePortArg) : NaN;
-  if (!(basePort <= highest)) throw new ControlInputError(`--base-port: expected a port number from 0 to ${highest}, got ${String(basePortArg)}`);
+  if (!(basePort <= highest)) throw new ControlInputError(`--base-port: expected a port number from 0 to ${highest}, got ${JSON.stringify(basePortArg)}`);
   return { regions, basePort };
 }
 

@@ -194,7 +194,7 @@ export async function waitFor<T>(probe: () => Promise<T>, timeoutMs: number, wha
     try {
       return await probe();
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what} not up within ${timeoutMs} ms: ${String(err)}`);
+      if (Date.now() > deadline) throw new Error(`${what} not up within ${timeoutMs} ms: ${String(err)}`, { cause: err });
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -151,6 +151,8 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
     await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
     for (const node of replicas) log(`${node.instance} replica: app ${node.appUrl}, container ${node.containerName}`);
 
+    // clusterFacade() returns closures, not methods that use `this`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const { startEdge, ...facade } = clusterFacade({
       regions,
       nodes,

@@ -59,8 +59,10 @@ export interface ContainerNodeSpec {
 /** A GenericContainer that can be handed `/dev/fuse`, which testcontainers has no builder method for. */
 class FuseContainer extends GenericContainer {
   withFuseDevice(): this {
+    // dockerode's HostConfig types Devices loosely; these are its DeviceMapping objects.
+    const devices = (this.hostConfig.Devices ?? []) as { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
     this.hostConfig.Devices = [
-      ...(this.hostConfig.Devices ?? []),
+      ...devices,
       { PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' },
     ];
     return this;

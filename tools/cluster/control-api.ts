@@ -117,7 +117,7 @@ function parseRequest(body: Buffer): ControlRequest {
     throw new ControlInputError('the body is not JSON');
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ControlInputError('the body must be a JSON object');
-  return input as ControlRequest;
+  return input;
 }
 
 async function run(cluster: ControlTarget, command: ControlCommand): Promise<void> {

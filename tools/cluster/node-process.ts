@@ -192,14 +192,15 @@ export class ProcessNode implements ClusterNode {
 
   private async waitHealthy(process: Spawned, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let exitCode: number | string | null = null;
+    // An object, not a `let`: set from the callback, which the compiler's narrowing cannot see.
+    const exit: { code: number | string | null } = { code: null };
     void process.exited.then((code) => {
-      exitCode = code;
+      exit.code = code;
     });
     for (;;) {
       signal?.throwIfAborted();
-      if (exitCode !== null) {
-        throw new Error(`${this.instance}: litefs exited (${exitCode}) before the app was healthy:\n${await tail(this.logFile)}`);
+      if (exit.code !== null) {
+        throw new Error(`${this.instance}: litefs exited (${exit.code}) before the app was healthy:\n${await tail(this.logFile)}`);
       }
       try {
         const timeout = AbortSignal.timeout(1000);

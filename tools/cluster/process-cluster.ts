@@ -159,6 +159,8 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     if (failed) throw failed.reason;
     for (const node of replicas) log(`${node.instance} replica, app ${node.appUrl}`);
 
+    // clusterFacade() returns closures, not methods that use `this`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const { startEdge, ...facade } = clusterFacade({
       regions,
       nodes,

@@ -156,7 +156,10 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       // WebSockets pass through to the routed node; they are never replayed.
       const nodes = options.nodes();
       const node = nodeInRegion(nodes, pickRegion(req, entryRegion, nodes, options.primaryRegion));
-      if (!node) return socket.destroy();
+      if (!node) {
+        socket.destroy();
+        return;
+      }
       proxy.ws(req, socket, head, { target: node.url }, () => socket.destroy());
     });
     servers.push(server);

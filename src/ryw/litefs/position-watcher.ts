@@ -185,7 +185,7 @@ export class PositionWatcher {
   private onEvent(line: string): void {
     let event: { type?: unknown; db?: unknown; data?: { txID?: unknown; isPrimary?: unknown; hostname?: unknown } };
     try {
-      event = JSON.parse(line);
+      event = JSON.parse(line) as typeof event;
     } catch {
       return;
     }
