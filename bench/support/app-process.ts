@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tools/cluster/ports.js';
 import { PROJECT_ROOT } from '../../tools/cluster/tools.js';
-import { formatTxid } from '../../src/ryw/position.js';
+import { formatPosFile } from '../../src/ryw/litefs/files.js';
 import { seedArticles } from './articles.js';
 import { sleep } from './stats.js';
 
@@ -28,7 +28,7 @@ export class FakeReplicaDir {
   }
 
   setPosition(txid: bigint): void {
-    writeFileSync(join(this.dir, 'app.db-pos'), `${formatTxid(txid)}/${'ab'.repeat(8)}\n`);
+    writeFileSync(join(this.dir, 'app.db-pos'), formatPosFile({ txid, checksum: 'ab'.repeat(8) }));
   }
 
   remove(): void {

@@ -8,6 +8,7 @@
 import { startEdge, type Edge, type EdgeOptions } from '../edge/edge-router.js';
 import { basicStatus, type EdgeStatus } from '../edge/status.js';
 import { describeFault, NO_FAULT, type Cluster, type ClusterNode, type Fault, type ReplicationPosition } from './cluster.js';
+import { formatTxid } from '../../src/ryw/position.js';
 import type { ToxiproxyClient } from './toxiproxy.js';
 
 export interface ClusterFacadeOptions<N extends ClusterNode> {
@@ -81,7 +82,7 @@ export function clusterFacade<N extends ClusterNode>(options: ClusterFacadeOptio
           const node = nodes[i]!;
           const positions = options.statusPositions
             ? await node.position().then((pos) => ({
-                position: s.position ?? (pos ? pos.txid.toString(16).padStart(16, '0') : null),
+                position: s.position ?? (pos ? formatTxid(pos.txid) : null),
                 behindTx: pos && primaryPos ? Math.max(0, Number(primaryPos.txid - pos.txid)) : s.behindTx,
               }))
             : {};
