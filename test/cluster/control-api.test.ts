@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEdge, type Edge } from '../../tools/edge/edge-router.js';
 import { createControlHandler, type ControlStatus, type ControlTarget } from '../../tools/cluster/control-api.js';
 import { callControl, fetchControlStatus } from '../../tools/cluster/control-client.js';
-import { envForRequest } from '../../tools/cluster/control-command.js';
+import { ControlInputError, envForRequest } from '../../tools/cluster/control-command.js';
 import { NO_FAULT, type EnvOverrides, type Fault } from '../../tools/cluster/cluster.js';
 
 const REGIONS = ['fra', 'ewr', 'syd'];
@@ -23,12 +23,27 @@ describe('cluster control API', () => {
   const target: ControlTarget = {
     regions: REGIONS,
     primaryRegion: 'fra',
+    instances: ['fra-1', 'fra-2', 'ewr-1', 'syd-1'],
+    lease: { type: 'consul', consulUrl: 'http://127.0.0.1:1', key: 'litefs/primary', ttlMs: 1000, lockDelayMs: 100, reconnectDelayMs: 500 },
     edgeUrl: (region?: string) => (region === undefined ? edge.mainUrl : edge.regionUrls[region]!),
-    lag: async (region: string, ms: number, jitterMs?: number) => void calls.push(['lag', region, ms, jitterMs]),
+    // As the real cluster does while fra-1 is its primary.
+    lag: async (region: string, ms: number, jitterMs?: number) => {
+      if (region === 'fra-1') throw new ControlInputError('fra-1 is the primary now: nothing streams to it');
+      calls.push(['lag', region, ms, jitterMs]);
+    },
     bandwidth: async (region: string, kbps: number | null) => void calls.push(['bandwidth', region, kbps]),
     cut: async (region: string) => void calls.push(['cut', region]),
     heal: async (region?: string) => void calls.push(['heal', region]),
     restartNode: async (region: string, env?: EnvOverrides) => void calls.push(['restart', region, env]),
+    kill: async (target: string) => {
+      calls.push(['kill', target]);
+      return [target === 'primary' ? 'fra-1' : target];
+    },
+    start: async (instance: string) => void calls.push(['start', instance]),
+    handoff: async (instance?: string) => {
+      calls.push(['handoff', instance]);
+      return instance ?? 'fra-2';
+    },
     faults: (): Readonly<Record<string, Fault>> => Object.fromEntries(REGIONS.map((r) => [r, NO_FAULT])),
   };
   const status = async (): Promise<ControlStatus> => ({
@@ -57,6 +72,22 @@ describe('cluster control API', () => {
   });
   beforeEach(() => {
     calls.length = 0;
+  });
+
+  it('serves the failover verbs, and says what they did', async () => {
+    expect(await callControl(controlUrl, 'kill', { target: 'primary' })).toEqual({ ok: true, status: 200, message: 'killed fra-1' });
+    expect(await callControl(controlUrl, 'start', { target: 'fra-1' })).toEqual({ ok: true, status: 200, message: 'fra-1 started' });
+    expect(await callControl(controlUrl, 'handoff', {})).toEqual({ ok: true, status: 200, message: 'fra-2 holds the lease now' });
+    expect(await callControl(controlUrl, 'lag', { target: 'fra-2', ms: 300 })).toEqual({ ok: true, status: 200 });
+    const standby = { RYW_DURABILITY: 'standby', RYW_STANDBYS: 'http://127.0.0.1:2', RYW_DURABILITY_WAIT_MS: '1000' };
+    expect(await callControl(controlUrl, 'restart', { target: 'fra-1', env: standby })).toEqual({ ok: true, status: 200 });
+    expect(calls).toEqual([
+      ['kill', 'primary'],
+      ['start', 'fra-1'],
+      ['handoff', undefined],
+      ['lag', 'fra-2', 300, 0],
+      ['restart', 'fra-1', standby],
+    ]);
   });
 
   it('serves the CLI: JSON verbs, restarts with the app settings (removals as null), and status', async () => {
@@ -124,17 +155,22 @@ describe('cluster control API', () => {
       ['lag', { region: 'ewr', ms: '' }],
       ['lag', { region: 'ewr', ms: 800, jitter: -1 }],
       ['lag', { region: 'xyz', ms: 800 }],
-      ['lag', { region: 'fra', ms: 800 }],
+      ['lag', { target: 'fra-1', ms: 800 }], // the primary, refused by the running cluster
+      ['lag', { target: 'fra-9', ms: 800 }],
       ['bandwidth', { region: 'syd', kbps: 0 }],
       ['bandwidth', { region: 'syd' }],
       ['cut', {}],
       ['heal', { region: 'xyz' }],
       ['restart', { region: 'xyz' }],
+      ['kill', {}],
+      ['kill', { target: 'Primary' }],
+      ['start', { target: 'ewr' }],
+      ['handoff', { target: 'syd-1' }],
     ];
     for (const [verb, body] of bad) {
       const answer = await callControl(controlUrl, verb, body);
       expect(answer.status, `${verb} ${JSON.stringify(body)}`).toBe(400);
-      expect(answer.error).toMatch(/must be|missing|unknown region|primary's region/);
+      expect(answer.error).toMatch(/must be|missing|unknown instance or region|is the primary|not a region|not a lease candidate/);
     }
     expect(calls).toEqual([]);
   });

@@ -144,6 +144,71 @@ describe('edge router', () => {
   });
 });
 
+describe('edge router, a region with two instances', () => {
+  const seen: Seen[] = [];
+  const apps: http.Server[] = [];
+  /** fra-1 and fra-2 in fra (fra-2 is the primary now, as after a failover), syd-1 in syd. */
+  const nodes: { instance: string; region: string; url: string; live: boolean }[] = [];
+  let edge: Edge;
+
+  beforeAll(async () => {
+    for (const [instance, region] of [['fra-1', 'fra'], ['fra-2', 'fra'], ['syd-1', 'syd']] as const) {
+      const server = http.createServer((req, res) => {
+        seen.push({ instance, method: req.method!, url: req.url!, body: '', replaySrc: undefined, flyRegion: undefined });
+        req.resume();
+        // A replica names the primary it follows (fra-2) as an app does from LiteFS's .primary.
+        if (req.method !== 'GET' && instance !== 'fra-2') {
+          res.writeHead(409, { 'fly-replay': 'instance=fra-2' });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(instance);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      apps.push(server);
+      nodes.push({ instance, region, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, live: true });
+    }
+    edge = await startEdge({ nodes: () => nodes, primaryRegion: 'fra', mainPort: 0, regionPorts: { fra: 0, syd: 0 } });
+  });
+  afterAll(async () => {
+    await edge?.close();
+    for (const app of apps) app.close();
+  });
+  beforeEach(() => {
+    seen.length = 0;
+    for (const node of nodes) node.live = true;
+  });
+
+  it("spreads a region's users over its live instances", async () => {
+    const served = new Set<string>();
+    for (let i = 0; i < 40; i++) served.add(await (await fetch(`${edge.regionUrls.fra}/`)).text());
+    expect([...served].sort()).toEqual(['fra-1', 'fra-2']);
+  });
+
+  it('sends nobody to an instance that is down, and says so when the region has none left', async () => {
+    nodes[0]!.live = false; // fra-1 killed
+    for (let i = 0; i < 10; i++) expect(await (await fetch(`${edge.regionUrls.fra}/`)).text()).toBe('fra-2');
+    nodes[1]!.live = false;
+    const none = await fetch(`${edge.regionUrls.fra}/`);
+    expect(none.status).toBe(502);
+    expect(await none.text()).toBe('edge: no live node in region fra\n');
+    expect(seen.filter((s) => s.instance !== 'syd-1')).toHaveLength(10);
+  });
+
+  it('replays a write to exactly the instance named, whichever is primary, and never to another one when it is down', async () => {
+    const write = await fetch(`${edge.regionUrls.syd}/new`, { method: 'POST', body: 'x' });
+    expect(await write.text()).toBe('fra-2');
+    expect(write.headers.get('server-timing')).toMatch(/edge;desc="syd-1>fra-2"/);
+    nodes[1]!.live = false; // the primary it names is down: fra-1 is up, but a write must not land there
+    seen.length = 0;
+    const refused = await fetch(`${edge.regionUrls.syd}/new`, { method: 'POST', body: 'x' });
+    expect(refused.status).toBe(502);
+    expect(await refused.text()).toBe('edge: syd-1 asked to replay to instance=fra-2, which is down\n');
+    expect(seen.map((s) => s.instance)).toEqual(['syd-1']);
+  });
+});
+
 describe('parseFlyReplay', () => {
   it.each([
     ['instance=fra-1', { instance: 'fra-1' }],

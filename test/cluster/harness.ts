@@ -1,8 +1,8 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Cluster } from '../../tools/cluster/cluster.js';
 import { startProcessCluster, type ProcessClusterOptions } from '../../tools/cluster/process-cluster.js';
+import type { ProcessCluster } from '../../tools/cluster/process-cluster-type.js';
 import { findClusterTools } from '../../tools/cluster/tools.js';
 import { isAlive } from '../../tools/cluster/child-process.js';
 import { unmountAllUnder } from '../../tools/cluster/mounts.js';
@@ -23,16 +23,17 @@ export function clusterTierAvailability(): { readonly run: boolean; readonly mis
   const check = findClusterTools();
   if (check.ok) return { run: true, missing: [] };
   const why = `missing ${check.missing.join(', ')}; run npm run setup:cluster`;
-  if (process.env.CI === 'true') console.error(`\nFAILING cluster tier (CI=true, real LiteFS + Toxiproxy): ${why}\n`);
-  else console.warn(`\n${'!'.repeat(8)} SKIPPED cluster tier (real LiteFS + Toxiproxy): ${why} ${'!'.repeat(8)}\n`);
+  if (process.env.CI === 'true') console.error(`\nFAILING cluster tier (CI=true, real LiteFS + Consul + Toxiproxy): ${why}\n`);
+  else console.warn(`\n${'!'.repeat(8)} SKIPPED cluster tier (real LiteFS + Consul + Toxiproxy): ${why} ${'!'.repeat(8)}\n`);
   return { run: false, missing: check.missing };
 }
 
 /**
  * A process cluster for one test file: its own temporary directory, free
- * ports for everything, and the wait budget above.
+ * ports for everything, and the wait budget above. On a Consul lease unless
+ * `lease: 'static'` (fra-1 and fra-2 candidates, ewr-1, syd-1).
  */
-export async function startTestCluster(options: ProcessClusterOptions = {}): Promise<Cluster> {
+export async function startTestCluster(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
   await cleanupAbandonedClusters();
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const cluster = await startProcessCluster({
@@ -45,7 +46,7 @@ export async function startTestCluster(options: ProcessClusterOptions = {}): Pro
     throw err;
   });
   const stop = cluster.stop.bind(cluster);
-  return Object.assign(Object.create(cluster) as Cluster, {
+  return Object.assign(Object.create(cluster) as ProcessCluster, {
     async stop() {
       await stop();
       await rm(dir, { recursive: true, force: true });
@@ -58,10 +59,6 @@ export function articlePath(location: string): string {
   const path = new URL(location, 'http://x').pathname;
   if (!/^\/articles\/\d+$/.test(path)) throw new Error(`not an article location: ${location}`);
   return path;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -8,10 +8,13 @@
  * generous but meaningful bounds: each bound sits well away from what a broken
  * app does.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LINEAGE_MARGIN_MS } from '../../src/ryw/decide.js';
 import type { Cluster } from '../../tools/cluster/cluster.js';
 import { Browser } from './browser.js';
-import { articlePath, sleep, WAIT_MS } from './harness.js';
+import { articlePath, WAIT_MS } from './harness.js';
+import { signIn } from './sign-in.js';
 
 /** How long a backend gets to start the whole cluster. */
 export const CLUSTER_START_TIMEOUT_MS = 180_000;
@@ -19,7 +22,9 @@ export const CLUSTER_START_TIMEOUT_MS = 180_000;
 /**
  * Defines the scenarios in a `describe` named after the backend. `start` must
  * give a fresh cluster whose apps run with `RYW_WAIT_MS=WAIT_MS` and
- * `RYW_FALLBACK=replay`, with the regions fra (primary), ewr and syd.
+ * `RYW_FALLBACK=replay`, with the regions fra (primary), ewr and syd. On
+ * either lease: none of these moves the primary (fra-1); on a Consul lease
+ * fra-2 is one more replica, and a user near fra may land on it.
  */
 export function defineClusterScenarios(name: string, start: () => Promise<Cluster>): void {
   describe(`read-your-writes on ${name}`, () => {
@@ -44,14 +49,21 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
       await cluster?.stop();
     }, 60_000);
 
+    /** An author, signed in near the primary before any fault is injected (signing in is a write). */
+    const newAuthor = async (): Promise<Browser> => {
+      const author = new Browser();
+      await signIn(author, cluster.edgeUrl(cluster.primaryRegion));
+      return author;
+    };
+
     const restartWith = async (region: string, env: Record<string, string | undefined>): Promise<void> => {
       restarted.add(region);
       await cluster.restartNode(region, env);
     };
 
     it('1. an author near ewr posts: the write goes to the primary, the redirect lands on ewr, which shows the article', async () => {
+      const author = await newAuthor();
       await cluster.lag('ewr', 150);
-      const author = new Browser();
       const name = title('Posted near ewr');
       const { location, page: post } = await author.postArticle(cluster.edgeUrl('ewr'), name);
       expect(post.hops).toEqual(['ewr-1', 'fra-1']);
@@ -67,8 +79,8 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
 
     it('2. with ewr lagging past the wait budget, the read is replayed to the primary; with fallback stale, ewr serves it marked stale', async () => {
       const lagMs = WAIT_MS * 4;
+      const author = await newAuthor();
       await cluster.lag('ewr', lagMs);
-      const author = new Browser();
       const name = title('Replayed read');
       const { location } = await author.postArticle(cluster.edgeUrl('ewr'), name);
 
@@ -95,13 +107,14 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
     }, 90_000);
 
     it('3. syd cut off: token reads replay after the budget, writes still succeed; after heal syd catches up and serves fresh', async () => {
+      const author = await newAuthor();
       await cluster.cut('syd');
-      const author = new Browser();
       const name = title('Written while syd is cut off');
       const { location, page: post } = await author.postArticle(cluster.edgeUrl('syd'), name);
       expect(post.hops).toEqual(['syd-1', 'fra-1']);
       const primaryPos = await cluster.node('fra').position();
-      await sleep(300);
+      // ewr, not cut off, has the write: the primary sent it out; syd still has not got it.
+      await cluster.node('ewr').waitForPosition(primaryPos!.txid, 10_000);
       expect((await cluster.node('syd').position())!.txid).toBeLessThan(primaryPos!.txid);
 
       const during = await author.get(`${cluster.edgeUrl('syd')}${articlePath(location)}`);
@@ -109,7 +122,9 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
       expect(during.body).toContain(name);
       expect(during.hops).toEqual(['syd-1', 'fra-1']);
       expect(during.decision).toBe('replayed');
+      // The whole budget, then the primary: not before it, and not stuck on the cut-off replica.
       expect(during.ms).toBeGreaterThanOrEqual(WAIT_MS - 20);
+      expect(during.ms).toBeLessThan(WAIT_MS * 4);
 
       const another = await author.postArticle(cluster.edgeUrl('syd'), title('Second write while cut'));
       expect(another.page.status).toBe(303);
@@ -127,8 +142,8 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
 
     it('4. a reader with no token never waits, whatever the lag', async () => {
       const lagMs = WAIT_MS * 4;
+      const author = await newAuthor();
       await cluster.lag('ewr', lagMs);
-      const author = new Browser();
       const name = title('Not yet in ewr');
       const { location } = await author.postArticle(cluster.edgeUrl('fra'), name);
 
@@ -165,7 +180,7 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
        * read was answered.
        */
       const readRace = async (): Promise<{ decision: string | null; sinceArrivalMs: number; totalMs: number; body: string; name: string }> => {
-        const author = new Browser();
+        const author = await newAuthor();
         const name = title('Woken read');
         const { location } = await author.postArticle(cluster.edgeUrl('fra'), name);
         const target = (await cluster.node('fra').position())!.txid;
@@ -222,8 +237,9 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
 
     // Last: it replaces the primary's database.
     it('5. a token from an older lineage is dropped, not waited on', async () => {
-      const author = new Browser();
+      const author = await newAuthor();
       for (let i = 0; i < 3; i++) await author.postArticle(cluster.edgeUrl('ewr'), title('Old lineage'));
+      const issuedBy = Date.now(); // the token was issued before this
       await cluster.waitForSync(10_000);
       const before = (await cluster.node('fra').position())!;
 
@@ -232,6 +248,16 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
       // The author's token names a TXID the new lineage has not reached: a
       // replica that trusted it would wait for the whole budget.
       expect(after.txid).toBeLessThan(before.txid);
+      // ewr must have heard from the new primary more than the lineage margin
+      // after the token was issued (its `.lag` says when it last did): that is
+      // how a replica tells an older lineage from a write still on its way.
+      // A restart faster than a heartbeat or two leaves it short of that.
+      const ewr = cluster.node('ewr');
+      const heardAfter = issuedBy + LINEAGE_MARGIN_MS + 100;
+      for (let deadline = Date.now() + 10_000; Date.now() - ((await ewr.lagMs()) ?? Infinity) < heardAfter; ) {
+        if (Date.now() > deadline) throw new Error(`ewr has not heard from the new primary since ${new Date(heardAfter).toISOString()}`);
+        await sleep(50);
+      }
 
       // ewr has heard from the new primary long after the token was issued, so
       // it knows the token is of another lineage: dropped on the first read,

@@ -1,7 +1,8 @@
 /**
  * Ctrl-C while `npm run cluster` is still starting: startProcessCluster's
  * AbortSignal must stop whatever was started so far, so that no detached
- * LiteFS, app or Toxiproxy and no FUSE mount outlives it. Real LiteFS.
+ * LiteFS, app, Toxiproxy, Consul or Consul view and no FUSE mount outlives
+ * it. Real LiteFS and Consul.
  */
 import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,7 @@ describe.skipIf(!tier.run)('aborting a process cluster while it starts', () => {
       (err: unknown) => err,
     );
     // Abort as soon as the primary's LiteFS runs (it then mounts and execs the app).
-    const primaryConfig = join(dir, 'fra', 'litefs.yml');
+    const primaryConfig = join(dir, 'fra-1', 'litefs.yml');
     let seen: string[] = [];
     for (let i = 0; i < 2000 && seen.length === 0; i++) {
       seen = (await processesUsing(dir)).filter((p) => p.includes(primaryConfig));

@@ -5,7 +5,7 @@
  * through `parseControlCommand`, the control API's own check.
  */
 import { resolve } from 'node:path';
-import { DEFAULT_BASE_PORT, DEFAULT_CLUSTER_DIR, DEFAULT_REGIONS } from './cluster.js';
+import { DEFAULT_BASE_PORT, DEFAULT_CANDIDATES, DEFAULT_CLUSTER_DIR, DEFAULT_LEASE, DEFAULT_REGIONS, LEASE_TYPES, type LeaseType } from './cluster.js';
 import {
   CONTROL_SYNOPSIS,
   CONTROL_VERBS,
@@ -13,6 +13,7 @@ import {
   envForRequest,
   isControlVerb,
   parseControlCommand,
+  validateCandidates,
   validateRegions,
   type ControlCommand,
   type ControlRequest,
@@ -27,17 +28,21 @@ export type CliInvocation =
       readonly regions: readonly string[];
       readonly basePort: number;
       readonly env: Readonly<Record<string, string>>;
+      readonly lease: LeaseType;
+      readonly candidates: number;
     }
   | { readonly verb: 'status'; readonly dir: string; readonly json: boolean }
   | { readonly verb: 'control'; readonly dir: string; readonly command: ControlCommand };
 
 /** Every verb, in the order `--help` lists them. */
-export const CLI_VERBS: readonly string[] = ['start', ...CONTROL_VERBS, 'status'];
+export const CLI_VERBS: readonly string[] = ['start', ...CONTROL_VERBS.filter((v) => v !== 'start'), 'status'];
 
 /** Each option, and the verbs it means something to (`dir` and `help`: all). */
 const OPTIONS = {
   regions: { kind: 'string', verbs: ['start'] },
   'base-port': { kind: 'string', verbs: ['start'] },
+  lease: { kind: 'string', verbs: ['start'] },
+  candidates: { kind: 'string', verbs: ['start'] },
   env: { kind: 'list', verbs: ['start', 'restart'] },
   json: { kind: 'boolean', verbs: ['status'] },
   dir: { kind: 'string', verbs: CLI_VERBS },
@@ -47,12 +52,18 @@ type OptionName = keyof typeof OPTIONS;
 
 /** Positional arguments of each fault verb, in order, as request fields. */
 const POSITIONALS: Readonly<Record<ControlVerb, readonly (keyof ControlRequest)[]>> = {
-  lag: ['region', 'ms', 'jitter'],
-  bandwidth: ['region', 'kbps'],
-  cut: ['region'],
-  heal: ['region'],
-  restart: ['region'],
+  lag: ['target', 'ms', 'jitter'],
+  bandwidth: ['target', 'kbps'],
+  cut: ['target'],
+  heal: ['target'],
+  restart: ['target'],
+  kill: ['target'],
+  start: ['target'],
+  handoff: ['target'],
 };
+
+/** The options only starting the cluster reads: `start <instance>` takes none of them. */
+const CLUSTER_START_OPTIONS: readonly OptionName[] = ['regions', 'base-port', 'lease', 'candidates', 'env'];
 
 /**
  * A negative number (`lag ewr -5`) is a value for the verb to refuse by name,
@@ -64,7 +75,7 @@ export function parseCliArgs(argv: readonly string[]): CliInvocation {
   const { options, positionals } = tokenize(argv);
   if (options.help) return { verb: 'help' };
   const [verb = 'start', ...args] = positionals;
-  if (verb !== 'start' && verb !== 'status' && !isControlVerb(verb)) {
+  if (verb !== 'status' && !isControlVerb(verb)) {
     throw new ControlInputError(`unknown verb ${verb} (verbs: ${CLI_VERBS.join(', ')})`);
   }
   for (const name of Object.keys(options) as OptionName[]) {
@@ -72,11 +83,24 @@ export function parseCliArgs(argv: readonly string[]): CliInvocation {
   }
   const dir = resolve(typeof options.dir === 'string' ? options.dir : DEFAULT_CLUSTER_DIR);
   const env = parseEnv(Array.isArray(options.env) ? options.env : []);
-  if (verb === 'start' || verb === 'status') {
+  // `start` alone starts the cluster; `start <instance>` brings one node back.
+  const clusterStart = verb === 'start' && args.length === 0;
+  if (verb === 'start' && !clusterStart) {
+    const given = CLUSTER_START_OPTIONS.find((name) => options[name] !== undefined);
+    if (given) throw new ControlInputError(`--${given} applies to starting the cluster, not to start <instance> (see --help)`);
+  }
+  if (clusterStart || verb === 'status') {
     if (args.length > 0) throw new ControlInputError(`${verb} takes no arguments, got ${args.join(' ')}`);
     if (verb === 'status') return { verb, dir, json: options.json === true };
-    return { verb, dir, ...startOptions(options.regions, options['base-port']), env: definedOnly(env) };
+    return {
+      verb: 'start',
+      dir,
+      ...startOptions(options.regions, options['base-port']),
+      ...leaseOptions(options.lease, options.candidates),
+      env: definedOnly(env),
+    };
   }
+  if (!isControlVerb(verb)) throw new ControlInputError(`unknown verb ${String(verb)}`);
   try {
     const fields = POSITIONALS[verb];
     if (args.length > fields.length) throw new ControlInputError(`too many arguments: ${args.join(' ')}`);
@@ -98,6 +122,18 @@ function startOptions(regionsArg: unknown, basePortArg: unknown): { regions: rea
   const basePort = typeof basePortArg === 'string' && /^\d{1,5}$/.test(basePortArg) ? Number(basePortArg) : NaN;
   if (!(basePort <= highest)) throw new ControlInputError(`--base-port: expected a port number from 0 to ${highest}, got ${JSON.stringify(basePortArg)}`);
   return { regions, basePort };
+}
+
+function leaseOptions(leaseArg: unknown, candidatesArg: unknown): { lease: LeaseType; candidates: number } {
+  if (leaseArg !== undefined && !(LEASE_TYPES as readonly unknown[]).includes(leaseArg)) {
+    throw new ControlInputError(`--lease: expected ${LEASE_TYPES.join(' or ')}, got ${JSON.stringify(leaseArg)}`);
+  }
+  const lease = (leaseArg as LeaseType | undefined) ?? DEFAULT_LEASE;
+  if (candidatesArg === undefined) return { lease, candidates: lease === 'consul' ? DEFAULT_CANDIDATES : 1 };
+  const candidates = typeof candidatesArg === 'string' && /^\d{1,2}$/.test(candidatesArg) ? Number(candidatesArg) : NaN;
+  if (Number.isNaN(candidates)) throw new ControlInputError(`--candidates: expected a whole number, got ${JSON.stringify(candidatesArg)}`);
+  validateCandidates(candidates, lease);
+  return { lease, candidates };
 }
 
 type OptionValues = Partial<Record<OptionName, string | true | string[]>>;

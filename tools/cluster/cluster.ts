@@ -1,13 +1,27 @@
 /**
- * A replicated cluster of the app as a tester drives it: one node per region,
- * an edge router in front, and faults on each replica's replication link.
- * Backends (real processes on this machine today, containers later) implement
- * this interface; the cluster tests and the CLI only speak it.
+ * A replicated cluster of the app as a tester drives it: nodes in regions
+ * (the primary region may hold several lease candidates), an edge router in
+ * front, and faults on each node's incoming replication link. Backends (real
+ * processes on this machine, containers) implement this interface; the
+ * cluster tests and the CLI only speak it.
+ *
+ * Targets: a verb that takes a "target" accepts an instance (`fra-2`) or a
+ * region (`ewr`: its instances; see `node()` for the one-node verbs).
  */
 import type { PosFile } from '../../src/ryw/litefs/files.js';
 export { LAG_NOT_SYNCED, parseLagFile, parsePosFile } from '../../src/ryw/litefs/files.js';
 
 export const DEFAULT_REGIONS: readonly string[] = ['fra', 'ewr', 'syd'];
+/**
+ * How the primary is chosen: `consul` elects it through a Consul lease (as on
+ * Fly.io: it moves on a crash or a handoff); `static` fixes it (no failover).
+ */
+export type LeaseType = 'static' | 'consul';
+export const LEASE_TYPES: readonly LeaseType[] = ['consul', 'static'];
+/** What `npm run cluster` and the test tier run on. */
+export const DEFAULT_LEASE: LeaseType = 'consul';
+/** Lease candidates in the primary region on a Consul lease (`fra-1`, `fra-2`). */
+export const DEFAULT_CANDIDATES = 2;
 export const DEFAULT_BASE_PORT = 8080;
 export const DEFAULT_CLUSTER_DIR = '.cluster';
 /** The database file name inside each node's mount. */
@@ -16,7 +30,7 @@ export const DATABASE_NAME = 'app.db';
 /** A replication position as LiteFS writes it in `<db>-pos` (the app's codec: src/ryw/litefs/files.ts). */
 export type ReplicationPosition = PosFile;
 
-/** What is injected on one replica's replication link. */
+/** What is injected on one node's incoming replication link (whoever is the primary). */
 export interface Fault {
   readonly latencyMs: number;
   readonly jitterMs: number;
@@ -35,7 +49,12 @@ export interface ClusterNode {
   readonly region: string;
   /** Its machine id (`FLY_MACHINE_ID`), e.g. `fra-1`. */
   readonly instance: string;
+  /** Whether it may hold the primary's lease. */
+  readonly candidate: boolean;
+  /** Whether it holds the primary's lease now (on a static lease: always the same node). */
   readonly isPrimary: boolean;
+  /** Whether it runs (started and not stopped, killed or exited): the edge sends users only to live nodes. */
+  readonly live: boolean;
   /** The app, straight, without the edge. */
   readonly appUrl: string;
   /** The node's LiteFS HTTP API (`/events`, `/info`). */
@@ -50,32 +69,71 @@ export interface ClusterNode {
 
 export interface Cluster {
   readonly regions: readonly string[];
+  /** The region of the lease candidates (the first region). */
   readonly primaryRegion: string;
+  /** Every node's instance, the primary region's candidates first (`fra-1`, `fra-2`, `ewr-1`, …). */
+  readonly instances: readonly string[];
+  readonly lease: LeaseSettings;
   /** The edge: a region's port ("a user near it"), or without one the main port. */
   edgeUrl(region?: string): string;
-  appUrl(region: string): string;
-  node(region: string): ClusterNode;
-  /** Delays what `region` receives from the primary by `ms` (± `jitterMs`); 0 removes it. */
-  lag(region: string, ms: number, jitterMs?: number): Promise<void>;
-  /** Caps what `region` receives from the primary, in KB/s; null removes the cap. */
-  bandwidth(region: string, kbps: number | null): Promise<void>;
-  /** Partitions `region` from the primary. */
-  cut(region: string): Promise<void>;
-  /** Removes every fault of `region`, or of all regions. */
-  heal(region?: string): Promise<void>;
+  /** The app of `node(target)`, straight. */
+  appUrl(target: string): string;
+  /**
+   * An instance by name; for a region, the primary if it is in that region,
+   * else the region's first instance (so `node('fra')` is the primary
+   * wherever the lease moved within fra).
+   */
+  node(target: string): ClusterNode;
+  /**
+   * Delays what the target receives from the primary by `ms` (± `jitterMs`);
+   * 0 removes it. The fault stays on the node's link whoever the primary is.
+   * A region means its instances but the primary; the primary itself is refused.
+   */
+  lag(target: string, ms: number, jitterMs?: number): Promise<void>;
+  /** Caps what the target receives from the primary, in KB/s; null removes the cap. */
+  bandwidth(target: string, kbps: number | null): Promise<void>;
+  /** Partitions the target from the primary (its replication link only). */
+  cut(target: string): Promise<void>;
+  /** Removes every fault of the target, or of all nodes. */
+  heal(target?: string): Promise<void>;
+  /** The faults by instance, and by region where all its instances have the same. */
   faults(): Readonly<Record<string, Fault>>;
-  /** Resolves once every replica has the primary's current position. */
+  /** Resolves once every live replica has the primary's current position. */
   waitForSync(timeoutMs: number): Promise<ReplicationPosition>;
   /**
    * Restarts one node (LiteFS and its app), keeping its data and its link's
    * faults. `env` is applied over the cluster's defaults and replaces the
    * node's previous changes: without it the node is back to the defaults.
    */
-  restartNode(region: string, env?: EnvOverrides): Promise<void>;
-  /** Stops one node (LiteFS and its app) until `startNode`: its machine is down. */
-  stopNode(region: string): Promise<void>;
+  restartNode(target: string, env?: EnvOverrides): Promise<void>;
+  /** Stops one node gracefully (LiteFS and its app) until `startNode`: its machine is down. */
+  stopNode(target: string): Promise<void>;
   /** Starts a node stopped by `stopNode`, keeping its data (and, without `env`, its first start's env). */
-  startNode(region: string, env?: EnvOverrides): Promise<void>;
+  startNode(target: string, env?: EnvOverrides): Promise<void>;
+  /**
+   * SIGKILLs the LiteFS and the app of an instance, of every live instance of
+   * a region, or (`primary`) of the lease holder: a crash. Resolves with the
+   * instances killed once they are gone. Refused (ControlInputError) when
+   * nothing it names is running.
+   */
+  kill(target: string): Promise<readonly string[]>;
+  /**
+   * Brings a killed or stopped instance back with its data and first env; it
+   * rejoins as a replica (or takes the lease when nobody holds it). Refused
+   * when it is running.
+   */
+  start(instance: string): Promise<void>;
+  /**
+   * Hands the primary's lease to a caught-up candidate (the named one, or
+   * any), as a deploy does: resolves with the new primary once it holds the
+   * lease. Refused when there is no primary, no such candidate, or none that
+   * has caught up.
+   */
+  handoff(instance?: string): Promise<string>;
+  /** Resolves with the primary's instance once a live node holds the lease; rejects after `timeoutMs`. */
+  waitForPrimary(timeoutMs: number): Promise<string>;
+  /** Every change of the lease holder seen since the cluster started, oldest first. */
+  primaryChanges(): readonly PrimaryChange[];
   /**
    * Replaces the primary's database with a new lineage, as a fresh data
    * directory (or `litefs import`) does: the primary starts over and replicas
@@ -83,6 +141,26 @@ export interface Cluster {
    */
   restartPrimaryWithFreshData(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** How the cluster elects its primary, as `status` prints it. */
+export type LeaseSettings =
+  | { readonly type: 'static' }
+  | {
+      readonly type: 'consul';
+      readonly consulUrl: string;
+      readonly key: string;
+      readonly ttlMs: number;
+      readonly lockDelayMs: number;
+      readonly reconnectDelayMs: number;
+    };
+
+/** One change of the lease holder: `null` is "nobody holds it". */
+export interface PrimaryChange {
+  /** ISO time the cluster saw it. */
+  readonly at: string;
+  readonly from: string | null;
+  readonly to: string | null;
 }
 
 /** Describes a fault in words, for the status page and `status`; null for none. */

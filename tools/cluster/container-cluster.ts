@@ -151,14 +151,21 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
     await Promise.all(replicas.map((node) => node.start(options.nodeEnv?.[node.region])));
     for (const node of replicas) log(`${node.instance} replica: app ${node.appUrl}, container ${node.containerName}`);
 
+    const primaryInstance = primary!.instance;
     // clusterFacade() returns closures, not methods that use `this`.
     // eslint-disable-next-line @typescript-eslint/unbound-method
     const { startEdge, ...facade } = clusterFacade({
       regions,
       nodes,
-      toxiproxyOf: (region) => toxiproxies.get(region),
+      linksOf: (node) => {
+        const toxiproxy = toxiproxies.get(node.region);
+        return toxiproxy ? { toxiproxy, proxies: [proxyName(node.region)] } : undefined;
+      },
       statusPositions: false,
       syncPollMs: SYNC_POLL_MS,
+      lease: { type: 'static' },
+      holder: () => primaryInstance,
+      primaryChanges: () => [],
     });
     const cluster: ContainerCluster = {
       ...facade,
@@ -170,6 +177,14 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
       stopNode: (region) => facade.node(region).halt(),
       startNode: (region, env) => facade.node(region).resume(env ?? options.nodeEnv?.[region]),
       restartPrimaryWithFreshData: () => primary!.restart(options.nodeEnv?.[primaryRegion], true),
+      kill: () => notOnContainers('kill'),
+      start: () => notOnContainers('start'),
+      handoff: () => notOnContainers('handoff'),
+      waitForPrimary() {
+        // A static lease: the one candidate is the primary whenever it runs.
+        if (!primary!.live) return Promise.reject(new Error(`${primaryInstance} is not running (a static lease: no failover on containers)`));
+        return Promise.resolve(primaryInstance);
+      },
       stop: stopAll,
     };
 
@@ -181,6 +196,14 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * The failover verbs need a Consul lease, which the container backend does
+ * not run yet (its nodes are on a static lease): say so plainly.
+ */
+function notOnContainers(verb: string): Promise<never> {
+  return Promise.reject(new Error(`${verb}: not supported on containers yet (they run on a static lease); use the process cluster`));
 }
 
 /**

@@ -87,6 +87,16 @@ export class ContainerNode implements ClusterNode {
   private running = false;
   private log: WriteStream | null = null;
 
+  /** On containers the lease is static: the primary is the one candidate. */
+  get candidate(): boolean {
+    return this.isPrimary;
+  }
+
+  /** Its container runs (the edge sends users only to live nodes). */
+  get live(): boolean {
+    return this.running;
+  }
+
   constructor(private readonly spec: ContainerNodeSpec) {
     this.region = spec.region;
     this.instance = spec.instance;
@@ -226,9 +236,12 @@ export class ContainerNode implements ClusterNode {
       mountDir: CONTAINER_MOUNT_DIR,
       dataDir: CONTAINER_DATA_DIR,
       httpAddr: `127.0.0.1:${this.spec.apiPort}`,
-      isPrimary: this.isPrimary,
-      primaryHostname: this.spec.primaryHostname,
-      primaryAdvertiseUrl: this.spec.primaryAdvertiseUrl,
+      lease: {
+        type: 'static',
+        candidate: this.isPrimary,
+        primaryHostname: this.spec.primaryHostname,
+        primaryAdvertiseUrl: this.spec.primaryAdvertiseUrl,
+      },
       exec: CONTAINER_APP_COMMAND,
     });
   }

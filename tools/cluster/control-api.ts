@@ -1,17 +1,32 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ControlInputError, isControlVerb, parseControlCommand, type ControlCommand, type ControlRequest } from './control-command.js';
+import type { LeaseStatus } from '../edge/status.js';
+import type { PrimaryChange } from './cluster.js';
+import {
+  ControlInputError,
+  isControlVerb,
+  parseControlCommand,
+  type ClusterRegions,
+  type ControlCommand,
+  type ControlRequest,
+} from './control-command.js';
 import type { ProcessCluster } from './process-cluster-type.js';
 
-/** Everything `status` prints: URLs of every part, and what is injected. */
+/** Everything `status` prints: URLs of every part, the lease, and what is injected. */
 export interface ControlStatus {
   readonly dir: string;
   readonly primaryRegion: string;
   readonly edge: { readonly main: string; readonly regions: Readonly<Record<string, string>>; readonly statusPage: string };
   readonly toxiproxyApi: string;
+  /** Absent from a stand-in cluster (tests of the CLI). */
+  readonly lease?: LeaseStatus;
+  readonly primaryChanges?: readonly PrimaryChange[];
   readonly nodes: readonly {
     readonly region: string;
     readonly instance: string;
     readonly role: string;
+    readonly candidate?: boolean;
+    readonly leaseHolder?: boolean;
+    readonly live?: boolean;
     readonly appUrl: string;
     readonly litefsApi: string;
     readonly position: string | null;
@@ -22,11 +37,40 @@ export interface ControlStatus {
   }[];
 }
 
-/** What the control API drives: the fault verbs and restarts of a cluster. */
+/** What the control API drives: the fault verbs, restarts, crashes and handoffs of a cluster. */
 export type ControlTarget = Pick<
   ProcessCluster,
-  'regions' | 'primaryRegion' | 'edgeUrl' | 'lag' | 'bandwidth' | 'cut' | 'heal' | 'restartNode' | 'faults'
+  | 'regions'
+  | 'primaryRegion'
+  | 'instances'
+  | 'lease'
+  | 'edgeUrl'
+  | 'lag'
+  | 'bandwidth'
+  | 'cut'
+  | 'heal'
+  | 'restartNode'
+  | 'faults'
+  | 'kill'
+  | 'start'
+  | 'handoff'
 >;
+
+/** The region of one of our instance names (`fra-2` → `fra`). */
+export function regionOfInstance(instance: string): string {
+  const dash = instance.lastIndexOf('-');
+  return dash > 0 ? instance.slice(0, dash) : instance;
+}
+
+/** What a command's target is checked against: the cluster's regions, instances and lease. */
+export function clusterShape(cluster: Pick<ControlTarget, 'regions' | 'primaryRegion' | 'instances' | 'lease'>): ClusterRegions {
+  return {
+    regions: cluster.regions,
+    primaryRegion: cluster.primaryRegion,
+    instances: cluster.instances.map((instance) => ({ instance, region: regionOfInstance(instance) })),
+    lease: cluster.lease.type,
+  };
+}
 
 /**
  * The running cluster's control API, served by the edge under
@@ -51,8 +95,8 @@ export function createControlHandler(cluster: ControlTarget, status: () => Promi
         return json(res, 415, { error: 'send the request as content-type: application/json' });
       }
       if (!isControlVerb(verb)) return json(res, 404, { error: `unknown control verb ${verb}` });
-      await run(cluster, parseControlCommand(verb, parseRequest(body), cluster));
-      json(res, 200, { ok: true, faults: cluster.faults() });
+      const message = await run(cluster, parseControlCommand(verb, parseRequest(body), clusterShape(cluster)));
+      json(res, 200, { ok: true, ...(message ? { message } : {}), faults: cluster.faults() });
     } catch (err) {
       // The caller's mistake is a 400; the cluster failing to do it (Toxiproxy, a node) is not.
       json(res, err instanceof ControlInputError ? 400 : 500, { error: err instanceof Error ? err.message : String(err) });
@@ -71,12 +115,17 @@ export async function controlStatus(cluster: ProcessCluster): Promise<ControlSta
       statusPage: `${cluster.edgeUrl()}/_cluster`,
     },
     toxiproxyApi: cluster.toxiproxyApi,
+    ...(status.lease ? { lease: status.lease } : {}),
+    primaryChanges: status.primaryChanges ?? [],
     nodes: status.nodes.map((s) => {
-      const node = cluster.nodes.find((n) => n.region === s.region)!;
+      const node = cluster.nodes.find((n) => n.instance === s.instance)!;
       return {
         region: s.region,
         instance: s.instance,
         role: s.role,
+        candidate: node.candidate,
+        leaseHolder: s.leaseHolder ?? false,
+        live: s.live,
         appUrl: s.appUrl,
         litefsApi: node.litefsApiUrl,
         position: s.position,
@@ -120,18 +169,25 @@ function parseRequest(body: Buffer): ControlRequest {
   return input;
 }
 
-async function run(cluster: ControlTarget, command: ControlCommand): Promise<void> {
+/** Does what the command says; a line to print instead of "ok", when there is more to say. */
+async function run(cluster: ControlTarget, command: ControlCommand): Promise<string | undefined> {
   switch (command.verb) {
     case 'lag':
-      return cluster.lag(command.region, command.ms, command.jitterMs);
+      return cluster.lag(command.target, command.ms, command.jitterMs).then(() => undefined);
     case 'bandwidth':
-      return cluster.bandwidth(command.region, command.kbps);
+      return cluster.bandwidth(command.target, command.kbps).then(() => undefined);
     case 'cut':
-      return cluster.cut(command.region);
+      return cluster.cut(command.target).then(() => undefined);
     case 'heal':
-      return cluster.heal(command.region);
+      return cluster.heal(command.target).then(() => undefined);
     case 'restart':
-      return cluster.restartNode(command.region, command.env);
+      return cluster.restartNode(command.target, command.env).then(() => undefined);
+    case 'kill':
+      return cluster.kill(command.target).then((killed) => `killed ${killed.join(', ')}`);
+    case 'start':
+      return cluster.start(command.target).then(() => `${command.target} started`);
+    case 'handoff':
+      return cluster.handoff(command.target).then((primary) => `${primary} holds the lease now`);
   }
 }
 

@@ -5,6 +5,8 @@ export interface ControlAnswer {
   readonly ok: boolean;
   readonly status: number;
   readonly error?: string;
+  /** What the verb did, when there is more to say than "ok" (`handoff`: who holds the lease now). */
+  readonly message?: string;
 }
 
 /**
@@ -20,14 +22,15 @@ export async function callControl(controlUrl: string, verb: string, body: unknow
   });
   const text = await res.text();
   let error: string | undefined;
-  if (!res.ok) {
-    try {
-      error = (JSON.parse(text) as { error?: string }).error;
-    } catch {
-      error = text.trim(); // not the API's JSON (another server on that port?)
-    }
+  let message: string | undefined;
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (!res.ok && typeof body.error === 'string') error = body.error;
+    if (res.ok && typeof body.message === 'string') message = body.message;
+  } catch {
+    if (!res.ok) error = text.trim(); // not the API's JSON (another server on that port?)
   }
-  return { ok: res.ok, status: res.status, ...(error ? { error } : {}) };
+  return { ok: res.ok, status: res.status, ...(error ? { error } : {}), ...(message ? { message } : {}) };
 }
 
 export async function fetchControlStatus(controlUrl: string): Promise<ControlStatus> {

@@ -1,20 +1,47 @@
 /**
- * LiteFS configuration for one node of a static-lease cluster. With a static
- * lease there is no election: the primary is fixed, and replicas are told its
- * hostname and where to stream from. Each replica streams through its own
- * Toxiproxy listener, which is where lag and cuts are injected.
+ * LiteFS configuration for one node of a local cluster, on either lease.
+ *
+ * - `static`: no election. The primary is fixed; replicas are told its
+ *   hostname and where to stream from (their own Toxiproxy listener).
+ * - `consul`: LiteFS elects the primary through a Consul lease, as on Fly.io.
+ *   Each node advertises its own API; what a replica streams through is
+ *   decided by the Consul view it is pointed at (consul-view.ts), which shows
+ *   it the primary's address as its own Toxiproxy listener.
  */
+
+/** The lease section of one node, by kind. */
+export type LiteFsLease =
+  | {
+      readonly type: 'static';
+      /** True on the primary only: a static candidate is the primary. */
+      readonly candidate: boolean;
+      /** The primary's lease hostname: what replicas write into `.primary`. */
+      readonly primaryHostname: string;
+      /** Where this node reaches the primary: its own Toxiproxy listener on a replica. */
+      readonly primaryAdvertiseUrl: string;
+    }
+  | {
+      readonly type: 'consul';
+      readonly candidate: boolean;
+      /** This node's name in the lease: what replicas write into `.primary` while it is primary. */
+      readonly hostname: string;
+      /** This node's own API, as the lease records it. */
+      readonly advertiseUrl: string;
+      /** The Consul this node talks to (its view of the cluster's agent). */
+      readonly consulUrl: string;
+      readonly key: string;
+      readonly ttlMs: number;
+      readonly lockDelayMs: number;
+      /** How long a node waits between attempts to reach or become the primary. */
+      readonly reconnectDelayMs: number;
+    };
 
 export interface LiteFsNodeConfig {
   readonly mountDir: string;
   readonly dataDir: string;
   /** The node's LiteFS API, e.g. `127.0.0.1:20202`. */
   readonly httpAddr: string;
-  readonly isPrimary: boolean;
-  /** The primary's lease hostname: what replicas write into `.primary`. */
-  readonly primaryHostname: string;
-  /** Where this node reaches the primary: its own Toxiproxy listener on a replica. */
-  readonly primaryAdvertiseUrl: string;
+  readonly lease: LiteFsLease;
   /** The app, exec'ed once the node is ready; LiteFS forwards signals to it. */
   readonly exec: readonly string[];
   /**
@@ -45,17 +72,35 @@ export function renderLiteFsConfig(node: LiteFsNodeConfig): string {
     fuse: { dir: node.mountDir },
     data: { dir: node.dataDir },
     http: { addr: node.httpAddr },
-    lease: {
-      type: 'static',
-      candidate: node.isPrimary,
-      hostname: node.primaryHostname,
-      'advertise-url': node.primaryAdvertiseUrl,
-    },
+    lease: leaseSection(node.lease),
     // LiteFS's own proxy stays off (the app decides consistency itself), except in bench configs.
     ...(node.proxy ? { proxy: { addr: node.proxy.addr, target: node.proxy.target, db: node.proxy.db, passthrough: node.proxy.passthrough ?? [] } } : {}),
     exec: [{ cmd: node.exec.map(shellQuote).join(' ') }],
   };
   return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+function leaseSection(lease: LiteFsLease): Record<string, unknown> {
+  if (lease.type === 'static') {
+    return { type: 'static', candidate: lease.candidate, hostname: lease.primaryHostname, 'advertise-url': lease.primaryAdvertiseUrl };
+  }
+  return {
+    type: 'consul',
+    hostname: lease.hostname,
+    'advertise-url': lease.advertiseUrl,
+    candidate: lease.candidate,
+    // Not on a restart: a node that comes back rejoins as a replica, and the
+    // lease moves only when asked (`handoff`, LiteFS's POST /promote), or when
+    // its holder dies. Production's litefs.yml promotes on deploy instead.
+    promote: false,
+    'reconnect-delay': duration(lease.reconnectDelayMs),
+    consul: { url: lease.consulUrl, key: lease.key, ttl: duration(lease.ttlMs), 'lock-delay': duration(lease.lockDelayMs) },
+  };
+}
+
+/** A Go duration (`time.ParseDuration`), e.g. `1000ms`. */
+function duration(ms: number): string {
+  return `${ms}ms`;
 }
 
 /** Quotes one argument for LiteFS's shellwords parser. */

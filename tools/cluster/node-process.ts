@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawnLogged, type Spawned } from './child-process.js';
+import { killGroup, spawnLogged, type Spawned } from './child-process.js';
 import {
   DATABASE_NAME,
   nodeAppEnv,
@@ -10,36 +10,48 @@ import {
   type EnvOverrides,
   type ReplicationPosition,
 } from './cluster.js';
-import { renderLiteFsConfig } from './litefs-config.js';
+import { renderLiteFsConfig, type LiteFsLease } from './litefs-config.js';
 import { unmount } from './mounts.js';
 
 /** How long a node gets from `litefs mount` to an app answering `/healthz`. */
 export const DEFAULT_NODE_START_TIMEOUT_MS = 60_000;
+/** How long a SIGKILLed LiteFS gets to be reaped (it takes milliseconds; more means a process stuck in the kernel). */
+export const DEFAULT_KILL_TIMEOUT_MS = 10_000;
 /** How often positions are polled from the `-pos` file while waiting. */
 export const POSITION_POLL_MS = 5;
 
 export interface NodeSpec {
   readonly region: string;
   readonly instance: string;
-  readonly isPrimary: boolean;
+  /** Whether it may hold the primary's lease. */
+  readonly candidate: boolean;
+  /** Whether it holds the lease now (the cluster follows the lease; static: fixed). */
+  readonly isPrimary: () => boolean;
   /** This node's directory: config, log, `mnt/`, `data/`. */
   readonly dir: string;
   readonly appPort: number;
   readonly apiPort: number;
   /** LiteFS's own proxy in front of the app on this port (benchmarks only); none when absent. */
   readonly proxy?: { readonly port: number; readonly passthrough?: readonly string[] };
-  readonly primaryHostname: string;
-  /** The primary's LiteFS API as this node reaches it (via Toxiproxy on a replica). */
-  readonly primaryAdvertiseUrl: string;
+  /** The lease section of its litefs.yml: static (where the primary is) or Consul (its view). */
+  readonly lease: LiteFsLease;
   /** The app's command line; LiteFS execs it once the node is ready. */
   readonly appCommand: readonly string[];
   readonly cwd: string;
-  /** The environment every node shares (RYW_SECRET, …). */
+  /** The environment every node shares (RYW_SECRET, …), with this node's own additions (RYW_STANDBYS). */
   readonly baseEnv: Readonly<Record<string, string>>;
   /** Called as soon as LiteFS has a pid: a crash from here on must be cleanable. */
   readonly onSpawn?: () => Promise<void>;
   /** Called when LiteFS (and so the app: LiteFS exits with it) exits without being asked to. */
   readonly onUnexpectedExit?: (code: number | string) => void;
+}
+
+/** What a node's LiteFS says of itself (`GET /info`). */
+export interface LiteFsInfo {
+  readonly isPrimary: boolean;
+  readonly candidate: boolean;
+  /** The primary it follows (connecting or connected), by lease hostname; null on the primary. */
+  readonly primary: string | null;
 }
 
 export interface NodeTools {
@@ -51,7 +63,7 @@ export interface NodeTools {
 export class ProcessNode implements ClusterNode {
   readonly region: string;
   readonly instance: string;
-  readonly isPrimary: boolean;
+  readonly candidate: boolean;
   readonly appUrl: string;
   readonly litefsApiUrl: string;
   /** LiteFS's built-in proxy in front of the app, when the spec asked for one (benchmarks). */
@@ -60,6 +72,8 @@ export class ProcessNode implements ClusterNode {
   readonly dataDir: string;
   readonly logFile: string;
   private process: Spawned | null = null;
+  /** Set once the app answered `/healthz` after a start, cleared when it stops, is killed or exits. */
+  private healthy = false;
   private overrides: EnvOverrides = {};
 
   constructor(
@@ -68,7 +82,7 @@ export class ProcessNode implements ClusterNode {
   ) {
     this.region = spec.region;
     this.instance = spec.instance;
-    this.isPrimary = spec.isPrimary;
+    this.candidate = spec.candidate;
     this.appUrl = `http://127.0.0.1:${spec.appPort}`;
     this.litefsApiUrl = `http://127.0.0.1:${spec.apiPort}`;
     this.proxyUrl = spec.proxy ? `http://127.0.0.1:${spec.proxy.port}` : null;
@@ -79,6 +93,25 @@ export class ProcessNode implements ClusterNode {
 
   get pid(): number | null {
     return this.process?.pid ?? null;
+  }
+
+  get isPrimary(): boolean {
+    return this.spec.isPrimary();
+  }
+
+  /** Running and healthy: started, and not stopped, killed or exited since. */
+  get live(): boolean {
+    return this.process !== null && this.healthy;
+  }
+
+  /** LiteFS runs (maybe still starting). */
+  get running(): boolean {
+    return this.process !== null;
+  }
+
+  /** The environment changes of its last start: what a crashed machine comes back with. */
+  get lastOverrides(): EnvOverrides {
+    return this.overrides;
   }
 
   /** The environment the app gets: the contract of src/config.ts. */
@@ -102,7 +135,11 @@ export class ProcessNode implements ClusterNode {
   ): Promise<void> {
     if (this.process) throw new Error(`${this.instance} is already running`);
     this.overrides = overrides;
-    await mkdir(this.mountDir, { recursive: true });
+    // A killed node leaves its FUSE mount behind ("Transport endpoint is not
+    // connected"): `litefs mount` cleans it up itself, as after a real crash.
+    await mkdir(this.mountDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTCONN' && err.code !== 'EEXIST') throw err;
+    });
     await mkdir(this.dataDir, { recursive: true });
     const configFile = join(this.spec.dir, 'litefs.yml');
     await writeFile(
@@ -111,9 +148,7 @@ export class ProcessNode implements ClusterNode {
         mountDir: this.mountDir,
         dataDir: this.dataDir,
         httpAddr: `127.0.0.1:${this.spec.apiPort}`,
-        isPrimary: this.isPrimary,
-        primaryHostname: this.spec.primaryHostname,
-        primaryAdvertiseUrl: this.spec.primaryAdvertiseUrl,
+        lease: this.spec.lease,
         exec: this.spec.appCommand,
         ...(this.spec.proxy
           ? {
@@ -140,11 +175,17 @@ export class ProcessNode implements ClusterNode {
     });
     const spawned = this.process;
     void spawned.exited.then((code) => {
-      if (this.process === spawned) this.spec.onUnexpectedExit?.(code);
+      if (this.process !== spawned) return;
+      // Nobody asked: the node is down, and whatever LiteFS left in its group goes too.
+      this.process = null;
+      this.healthy = false;
+      killGroup(spawned.pid, 'SIGKILL');
+      this.spec.onUnexpectedExit?.(code);
     });
     try {
       await this.spec.onSpawn?.();
       await this.waitHealthy(spawned, timeoutMs, signal);
+      if (this.process === spawned) this.healthy = true;
     } catch (err) {
       if (signal?.aborted && this.process === spawned) await this.stop();
       throw signal?.aborted ? signal.reason : err;
@@ -155,8 +196,47 @@ export class ProcessNode implements ClusterNode {
   async stop(): Promise<void> {
     const running = this.process;
     this.process = null;
+    this.healthy = false;
     if (running) await running.stop();
     await unmount(this.tools.fusermount, this.mountDir);
+  }
+
+  /**
+   * A crash: SIGKILL to LiteFS and the app it exec'd (its process group),
+   * nothing released, the mount left dead. Resolves once LiteFS is gone.
+   */
+  async kill(timeoutMs = DEFAULT_KILL_TIMEOUT_MS): Promise<void> {
+    const running = this.process;
+    if (!running) throw new Error(`${this.instance} is not running`);
+    this.process = null;
+    this.healthy = false;
+    killGroup(running.pid, 'SIGKILL');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.instance}: litefs (pid ${running.pid}) still there ${timeoutMs} ms after SIGKILL`)), timeoutMs);
+    });
+    try {
+      await Promise.race([running.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** LiteFS's `/info` (`isPrimary`, `candidate`, the primary it follows), or null when it does not answer. */
+  async info(): Promise<LiteFsInfo | null> {
+    if (!this.process) return null;
+    try {
+      const res = await fetch(`${this.litefsApiUrl}/info`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) return null;
+      const body = (await res.json()) as { isPrimary?: unknown; candidate?: unknown; primary?: { hostname?: unknown } };
+      return {
+        isPrimary: body.isPrimary === true,
+        candidate: body.candidate === true,
+        primary: typeof body.primary?.hostname === 'string' && body.primary.hostname !== '' ? body.primary.hostname : null,
+      };
+    } catch {
+      return null;
+    }
   }
 
   /** Removes the database but keeps the cluster id, so replicas still accept this node. */

@@ -12,6 +12,8 @@ import type { ProcessNode } from './node-process.js';
 export interface ProcessCluster extends Cluster {
   readonly dir: string;
   readonly toxiproxyApi: string;
+  /** The cluster's Consul agent; null on a static lease. */
+  readonly consulUrl: string | null;
   readonly controlUrl: string;
   readonly nodes: readonly ProcessNode[];
   status(): Promise<EdgeStatus>;

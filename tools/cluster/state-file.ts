@@ -15,10 +15,13 @@ export interface ClusterState {
   readonly controlUrl: string;
   readonly edgeUrl: string;
   readonly toxiproxyApi: string;
-  /** The cluster's regions and its primary's: the CLI checks a verb's region against them before calling. */
+  /** The cluster's regions and its primary's: the CLI checks a verb's target against them before calling. */
   readonly regions: readonly string[];
   readonly primaryRegion: string;
-  /** Process groups started for the cluster: LiteFS nodes and Toxiproxy. */
+  /** Every node's instance and region (missing in a state file of an older run: one `<region>-1` each). */
+  readonly instances?: readonly { readonly instance: string; readonly region: string }[];
+  readonly lease?: 'static' | 'consul';
+  /** Process groups started for the cluster: LiteFS nodes, Toxiproxy, Consul and its views. */
   readonly pids: readonly number[];
 }
 
@@ -41,7 +44,7 @@ export async function removeState(dir: string): Promise<void> {
 /**
  * After a crash (the owner is gone) the processes it started may live on:
  * kill their groups. The group is signalled even when its leader (LiteFS,
- * Toxiproxy) is gone: a SIGKILLed LiteFS leaves the app it exec'd running in
+ * Toxiproxy, Consul) is gone: a SIGKILLed LiteFS leaves the app it exec'd running in
  * its group, holding its port. That is safe because Linux never reuses a pid
  * while a group of that id still exists. Only a leader that is alive is
  * checked: a recycled pid running something else is left alone.
@@ -52,7 +55,7 @@ export async function killLeftovers(state: Pick<ClusterState, 'pids'>): Promise<
     if (!Number.isInteger(pid) || pid <= 1) continue; // -0 and -1 would signal far more than a group
     if (isAlive(pid)) {
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (!/litefs|toxiproxy-server/.test(cmdline)) continue;
+      if (!/litefs|toxiproxy-server|consul/.test(cmdline)) continue;
     }
     if (signalGroup(pid, 'SIGKILL')) killed.push(pid);
   }

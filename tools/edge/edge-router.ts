@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { nodeInRegion, type EdgeNode } from './edge-node.js';
+import { isLive, nodeInRegion, type EdgeNode } from './edge-node.js';
 import { FLY_REPLAY, FLY_REPLAY_SRC, formatReplaySource, nowMicros, parseFlyReplay } from '../../src/ryw/fly-replay.js';
 import { bufferRequestBody, DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 import { basicStatus, type EdgeStatus } from './status.js';
@@ -49,8 +49,10 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-en
 
 /**
  * Starts an edge router that does on one machine what Fly.io's proxy does in
- * production: routes a user to the node of their region and honours the apps'
- * `fly-replay` answers by replaying the buffered request elsewhere.
+ * production: routes a user to a live node of their region (any one, at
+ * random, when the region has several) and honours the apps' `fly-replay`
+ * answers by replaying the buffered request elsewhere: `instance=` to that
+ * exact machine, whichever is primary now, `region=` to any live one there.
  *
  * @example
  * const edge = await startEdge({
@@ -103,7 +105,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     const region = pickRegion(req, entryRegion, nodes, options.primaryRegion);
     const first = nodeInRegion(nodes, region);
     if (!first) {
-      plain(res, 502, `edge: no node in region ${region}\n`);
+      plain(res, 502, `edge: no live node in region ${region}\n`);
       return;
     }
     prepareHeaders(req, entryRegion ?? region, buffered.body.length);
@@ -230,11 +232,15 @@ function resolveReplay(
   const parsed = parseFlyReplay(value);
   if (!parsed.ok) return parsed;
   const { target } = parsed;
-  const node =
-    'instance' in target
-      ? nodes.find((n) => n.instance === target.instance)
-      : nodeInRegion(nodes, target.region, target.elsewhere ? from.instance : undefined);
-  if (!node) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which names no known node` };
+  if ('instance' in target) {
+    const named = nodes.find((n) => n.instance === target.instance);
+    if (!named) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which names no known node` };
+    // As on Fly.io: that machine or nothing (a write must not land on another one).
+    if (!isLive(named)) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which is down` };
+    return { ok: true, node: named, ...(target.state !== undefined ? { state: target.state } : {}) };
+  }
+  const node = nodeInRegion(nodes, target.region, target.elsewhere ? from.instance : undefined);
+  if (!node) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which has no live node` };
   return { ok: true, node, ...(target.state !== undefined ? { state: target.state } : {}) };
 }
 

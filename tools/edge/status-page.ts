@@ -2,8 +2,9 @@
 export const STATUS_REFRESH_MS = 1000;
 
 /**
- * The live `/_cluster` page: a table of nodes that polls
- * `/_cluster/status.json`, so a tester sees lag build up and drain while they
+ * The live `/_cluster` page: the lease (who holds it, its timing), a table of
+ * nodes and the primary changes seen so far, polling `/_cluster/status.json`,
+ * so a tester sees lag build up and drain, and the primary move, while they
  * inject faults, without reloading. Self-contained: no assets, no framework.
  */
 export const STATUS_PAGE_HTML = `<!doctype html>
@@ -30,13 +31,16 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <h1>Cluster status</h1>
 <p>Main edge: <a id="main" href="/">…</a> (routes by <code>fly-prefer-region</code>, default <span id="primaryRegion">…</span>).
 <span id="updated"></span></p>
+<p id="lease"></p>
 <table>
   <thead><tr>
-    <th>region</th><th>instance</th><th>role</th><th>position (TXID)</th><th>behind</th>
+    <th>region</th><th>instance</th><th>role</th><th>lease</th><th>position (TXID)</th><th>behind</th>
     <th>LiteFS .lag</th><th>injected</th><th>edge URL</th><th>app URL</th>
   </tr></thead>
   <tbody id="nodes"></tbody>
 </table>
+<h2>Primary changes</h2>
+<ol id="changes"></ol>
 </main>
 <script>
 const REFRESH_MS = ${STATUS_REFRESH_MS};
@@ -58,6 +62,17 @@ async function refresh() {
     document.getElementById('main').textContent = status.mainUrl;
     document.getElementById('main').href = status.mainUrl;
     document.getElementById('primaryRegion').textContent = status.primaryRegion;
+    const lease = status.lease;
+    document.getElementById('lease').textContent = !lease ? ''
+      : lease.type === 'static' ? 'Lease: static, primary ' + (lease.holder || '?') + ' (fixed: no failover).'
+      : 'Lease: Consul, held by ' + (lease.holder || 'nobody') + ' (TTL ' + lease.ttlMs + ' ms, lock delay ' + lease.lockDelayMs + ' ms).';
+    const changes = document.getElementById('changes');
+    changes.replaceChildren();
+    for (const c of status.primaryChanges || []) {
+      const li = document.createElement('li');
+      li.textContent = new Date(c.at).toLocaleTimeString() + ': ' + (c.from || 'nobody') + ' \u2192 ' + (c.to || 'nobody');
+      changes.appendChild(li);
+    }
     const body = document.getElementById('nodes');
     body.replaceChildren();
     for (const n of status.nodes) {
@@ -66,6 +81,7 @@ async function refresh() {
       cell(row, n.region);
       cell(row, n.instance);
       cell(row, n.role + (n.error ? ' (' + n.error + ')' : ''), n.role === 'down' ? 'down' : n.role === 'primary' ? 'primary' : '');
+      cell(row, n.leaseHolder ? 'holder' : n.candidate ? 'candidate' : '–', n.leaseHolder ? 'primary' : '');
       cell(row, n.position === null ? '?' : String(parseInt(n.position, 16)), 'num');
       cell(row, n.behindTx === null ? '?' : n.behindTx + ' tx', n.behindTx ? 'num behind' : 'num');
       cell(row, n.lagMs === null ? '–' : n.lagMs + ' ms', 'num');

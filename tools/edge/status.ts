@@ -1,4 +1,4 @@
-import type { EdgeNode } from './edge-node.js';
+import { isLive, type EdgeNode } from './edge-node.js';
 
 /** What the `/_cluster` page shows about one node. */
 export interface NodeStatus {
@@ -18,14 +18,37 @@ export interface NodeStatus {
   readonly lagMs: number | null;
   /** The faults injected on this node's replication link, in words; null for none. */
   readonly injected: string | null;
+  /** Whether its machine is up (false: stopped or killed, so the edge sends it nobody). */
+  readonly live: boolean;
+  /** Whether it may hold the primary's lease; absent when the edge cannot tell. */
+  readonly candidate?: boolean;
+  /** Whether it holds the lease now (by the cluster's lease); absent when the edge cannot tell. */
+  readonly leaseHolder?: boolean;
   readonly error?: string;
 }
+
+/** The lease as the cluster reports it: its kind, settings and holder. */
+export type LeaseStatus =
+  | { readonly type: 'static'; readonly holder: string | null }
+  | {
+      readonly type: 'consul';
+      readonly holder: string | null;
+      readonly consulUrl: string;
+      readonly key: string;
+      readonly ttlMs: number;
+      readonly lockDelayMs: number;
+      readonly reconnectDelayMs: number;
+    };
 
 export interface EdgeStatus {
   readonly at: string;
   readonly primaryRegion: string;
   readonly mainUrl: string;
   readonly nodes: readonly NodeStatus[];
+  /** Absent when the edge runs without a cluster behind it (it only knows the nodes' health). */
+  readonly lease?: LeaseStatus;
+  /** Every change of the lease holder seen so far, oldest first. */
+  readonly primaryChanges?: readonly { readonly at: string; readonly from: string | null; readonly to: string | null }[];
 }
 
 /** The subset of the app's `GET /healthz` the edge relies on. */
@@ -61,7 +84,9 @@ export async function basicStatus(
   mainUrl: string,
   edgeUrls: Readonly<Record<string, string>>,
 ): Promise<EdgeStatus> {
-  const healths = await Promise.all(nodes.map((node) => fetchHealth(node.url)));
+  const healths = await Promise.all(
+    nodes.map((node) => (isLive(node) ? fetchHealth(node.url) : Promise.resolve({ error: 'not running' }))),
+  );
   const primaryIndex = healths.findIndex((h) => 'role' in h && h.role === 'primary');
   const primaryHealth = primaryIndex >= 0 ? healths[primaryIndex] : undefined;
   const primaryTx = primaryHealth && 'role' in primaryHealth ? hexToNumber(primaryHealth.position) : null;
@@ -71,7 +96,7 @@ export async function basicStatus(
     mainUrl,
     nodes: nodes.map((node, i): NodeStatus => {
       const health = healths[i]!;
-      const base = { region: node.region, instance: node.instance, appUrl: node.url, edgeUrl: edgeUrls[node.region] ?? null };
+      const base = { region: node.region, instance: node.instance, appUrl: node.url, edgeUrl: edgeUrls[node.region] ?? null, live: isLive(node) };
       if ('error' in health) {
         return { ...base, role: 'down', position: null, behindTx: null, lagMs: null, injected: null, error: health.error };
       }
