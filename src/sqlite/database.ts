@@ -25,10 +25,15 @@ export class SqliteDatabase {
   private durable: Database.Database | null = null;
   private lockedUntil = 0;
 
+  /** The back-off's clock (unix ms); tests pass their own instead of sleeping through BUSY_BACKOFF_MS. */
+  private readonly now: () => number;
+
   constructor(
     readonly path: string,
-    private readonly options: { readonly?: boolean; create?: boolean } = {},
-  ) {}
+    private readonly options: { readonly?: boolean; create?: boolean; now?: () => number } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   handle(): Database.Database {
     if (this.db) return this.db;
@@ -54,13 +59,13 @@ export class SqliteDatabase {
    * cannot write AppError('unavailable') (see refusalOf()); anything else is
    * a bug and goes through as it is.
    */
-  guard<T>(work: () => T, now = Date.now()): T {
+  guard<T>(work: () => T, now = this.now()): T {
     if (now < this.lockedUntil) throw new AppError('busy', 'The database is busy applying changes; try again in a moment.');
     try {
       return work();
     } catch (error) {
       if (isBusyError(error)) {
-        this.lockedUntil = Date.now() + BUSY_BACKOFF_MS;
+        this.lockedUntil = this.now() + BUSY_BACKOFF_MS;
         throw new AppError('busy', 'The database is busy applying changes; try again in a moment.', { cause: error });
       }
       const refusal = refusalOf(error);

@@ -76,6 +76,18 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms))]);
 }
 
+/** Resolves once `condition` holds; fails the test when it has not within `ms`. */
+async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const connections = (server: Server) =>
+  new Promise<number>((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
 const request = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`;
 
 describe('the server cuts off clients that dawdle', () => {
@@ -130,19 +142,19 @@ describe('the server cuts off clients that dawdle', () => {
 
   it('closes connections past maxConnections at once, and serves again when one is freed', async () => {
     const port = await start({ maxConnections: 2 });
+    const server = servers.at(-1)!;
     const first = await client(port);
     const second = await client(port);
     // Both are open and accepted: each gets an answer.
     for (const c of [first, second]) c.socket.write(request('/healthz'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(first.received()).toMatch(/^HTTP\/1\.1 200 /);
+    await until(() => [first, second].every((c) => /^HTTP\/1\.1 200 /.test(c.received())), 3_000, 'answers on the first two connections');
     const third = await client(port);
     third.socket.write(request('/healthz'));
     await within(third.closed, 3_000, 'a connection past the cap');
     expect(third.received()).toBe('');
     first.socket.destroy();
-    await first.closed;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The server, not only the client, has let the first one go.
+    await until(async () => (await connections(server)) === 1, 3_000, 'the freed connection');
     const fourth = await client(port);
     fourth.socket.write(request('/healthz', 'Connection: close\r\n'));
     await within(fourth.closed, 3_000, 'a connection after one was freed');

@@ -14,6 +14,14 @@ import { readYourWrites, TOKEN_HEADER, type ReadYourWrites } from '../../src/ryw
 import { MemoryNode } from '../support/memory-node.js';
 
 const SECRET = 'a-secret-shared-by-every-instance';
+
+const until = async (condition: () => boolean, ms = 3_000) => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
@@ -86,12 +94,11 @@ describe('the read-your-writes module on a bare Express app', () => {
     expect(written.headers['set-cookie']?.[0]).toMatch(/^ryw=/);
 
     // The replica is behind (7 < 8): the reader's next read waits until replication brings the row.
-    const reading = request(replica.app).get('/notes').set(TOKEN_HEADER, token);
-    setTimeout(() => {
-      replica.db.prepare('INSERT INTO notes (text) VALUES (?)').run('hello'); // what LiteFS applies…
-      replicaMount.setPosition(8); // …and the position it then shows
-    }, 100);
-    const read = await reading.expect(200);
+    const reading = request(replica.app).get('/notes').set(TOKEN_HEADER, token).expect(200).then((res) => res);
+    await until(() => replica.ryw.node.stats().waiting === 1); // the reader waits…
+    replica.db.prepare('INSERT INTO notes (text) VALUES (?)').run('hello'); // …until LiteFS applies the write…
+    replicaMount.setPosition(8); // …and shows the position
+    const read = await reading;
     expect(read.body).toEqual({ notes: ['hello'], consistency: 'waited' });
     expect(read.headers['server-timing']).toMatch(/ryw;desc=waited;dur=\d+/);
 
@@ -131,9 +138,12 @@ describe('the module against an in-memory node (no files)', () => {
 
     const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 4n });
     const { app } = appOn(replica, { waitMs: 5_000, fallback: 'error' });
+    const answer = request(app).get('/').set('RYW-Token', token).expect(200).then((res) => res);
+    await until(() => replica.stats().waiting === 1);
+    // The position arrives 150 ms into the wait: the answer comes no sooner, and soon after.
     const started = performance.now();
     setTimeout(() => replica.setPosition(5n), 150);
-    const res = await request(app).get('/').set('RYW-Token', token).expect(200);
+    const res = await answer;
     const elapsed = performance.now() - started;
     expect(res.body).toMatchObject({ timing: 'waited', stale: false, served: { region: 'syd', role: 'replica' } });
     expect(elapsed).toBeGreaterThanOrEqual(140);

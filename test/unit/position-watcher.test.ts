@@ -5,6 +5,14 @@ import { fakeEvents } from '../support/fake-events.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const until = async (condition: () => boolean, ms = 3_000) => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+};
+
 describe('waiters', () => {
   it('wake as soon as the position reaches their target, and not before', async () => {
     const waiters = new Waiters();
@@ -43,13 +51,22 @@ describe('waiters', () => {
   it('expire each at its own deadline with one shared timer', async () => {
     const waiters = new Waiters();
     const outcomes: string[] = [];
-    const long = waiters.add(9n, 400).then((ok) => outcomes.push(`long:${ok}`));
-    const short = waiters.add(9n, 100).then((ok) => outcomes.push(`short:${ok}`));
-    await short;
+    const started = performance.now();
+    /** Notes the outcome; resolves with the ms it took. */
+    const settled = (name: string) => (ok: boolean) => {
+      outcomes.push(`${name}:${ok}`);
+      return performance.now() - started;
+    };
+    const long = waiters.add(9n, 400).then(settled('long'));
+    const short = waiters.add(9n, 100).then(settled('short'));
+    // Not before its own deadline, and not kept until the later one.
+    expect(await short).toBeGreaterThanOrEqual(95);
     expect(outcomes).toEqual(['short:false']);
     expect(waiters.size).toBe(1);
-    await long;
+    const longMs = await long;
     expect(outcomes).toEqual(['short:false', 'long:false']);
+    expect(longMs).toBeGreaterThanOrEqual(395);
+    expect(longMs).toBeLessThan(2_000);
   });
 });
 
@@ -57,23 +74,48 @@ describe('the pos-file poller', () => {
   let watcher: PositionWatcher | undefined;
   afterEach(() => watcher?.close());
 
+  /**
+   * Resolves once `n` poll ticks have run: a watcher of its own, waited on at
+   * the same pace, counts them. Proof that a poller which should be still had
+   * every chance to read, without guessing at a sleep.
+   */
+  async function pollTicks(n: number): Promise<void> {
+    const metronome = new PositionWatcher({ readPosition: () => 0n, pollMs: 5 });
+    void metronome.waitFor(1n, 60_000);
+    try {
+      await until(() => metronome.fileReads >= n);
+    } finally {
+      metronome.close();
+    }
+  }
+
   it('reads the file only while somebody waits, once per tick however many wait', async () => {
     let position = 1n;
-    watcher = new PositionWatcher({ readPosition: () => position, pollMs: 5 });
-    await sleep(60);
+    // Reads made in one turn of the event loop are one tick's.
+    let burst = 0;
+    let largestBurst = 0;
+    watcher = new PositionWatcher({
+      readPosition: () => {
+        if (burst++ === 0) setImmediate(() => (burst = 0));
+        largestBurst = Math.max(largestBurst, burst);
+        return position;
+      },
+      pollMs: 5,
+    });
+    await pollTicks(10);
     expect(watcher.fileReads).toBe(0);
 
     const many = Array.from({ length: 500 }, () => watcher!.waitFor(2n, 5_000));
-    await sleep(100);
-    // 500 waiters for ~100 ms at one read per 5 ms tick: about 20 reads, not 500 × 20.
-    expect(watcher.fileReads).toBeGreaterThan(0);
-    expect(watcher.fileReads).toBeLessThan(60);
+    await until(() => watcher!.fileReads >= 10);
+    // 500 waiters, ten ticks and more: one read per tick, not one per waiter.
+    expect(largestBurst).toBe(1);
     position = 2n;
     expect(await Promise.all(many)).toEqual(Array(500).fill(true));
 
+    // Nobody waits any more: ticks come and go, the file is not read again.
     const afterWake = watcher.fileReads;
-    await sleep(60);
-    expect(watcher.fileReads - afterWake).toBeLessThanOrEqual(1);
+    await pollTicks(10);
+    expect(watcher.fileReads).toBe(afterWake);
   });
 });
 
@@ -90,14 +132,6 @@ describe('the LiteFS /events watcher', () => {
     close = events.close;
     return events;
   }
-
-  const until = async (condition: () => boolean, ms = 3_000) => {
-    const deadline = Date.now() + ms;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await sleep(5);
-    }
-  };
 
   it('wakes waiters on the tx event without reading the pos file', async () => {
     const events = await eventsServer();
@@ -176,7 +210,9 @@ describe('the LiteFS /events watcher', () => {
     await until(() => watcher!.streaming);
     expect(watcher.role()).toEqual({ isPrimary: false, primary: 'fra-1' });
     events.sendRaw({ type: 'primaryChange', data: { isPrimary: false, hostname: '' } });
-    await sleep(50);
+    // An event after it, whose effect we can see, proves the change was processed.
+    events.send('0000000000000002');
+    await until(() => watcher!.current() === 2n);
     expect(watcher.role()).toEqual({ isPrimary: false, primary: 'fra-1' });
     events.sendRaw({ type: 'primaryChange', data: { isPrimary: true } });
     await until(() => watcher!.role()?.isPrimary === true);
