@@ -188,6 +188,8 @@ export function nodeAppEnv(
     DATABASE_URL: `file:${databaseDir}/${DATABASE_NAME}`,
     FLY_REGION: node.region,
     FLY_MACHINE_ID: node.instance,
+    // As on Fly.io: the app then believes the edge's Fly-Client-IP (sign-in limits count per client).
+    FLY_APP_NAME: 'litefs-ryw-cluster',
     LITEFS_API: node.litefsApiUrl,
   };
 }

@@ -220,6 +220,8 @@ function prepareHeaders(req: IncomingMessage, edgeRegion: string, bodyLength: nu
   const remote = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   req.headers['x-forwarded-for'] = prior ? `${String(prior)}, ${remote}` : remote;
+  // As Fly's edge does: the client's address, from the connection, whatever the client sent.
+  req.headers['fly-client-ip'] = remote;
   req.headers['x-forwarded-proto'] ??= 'http';
   if (req.headers.host) req.headers['x-forwarded-host'] ??= req.headers.host;
 }
