@@ -2,17 +2,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '../tools/checker/random.js';
+import { HOME_PAGE_SIZE } from '../src/article.js';
+import { Markdown } from '../src/markdown/markdown.js';
 import { SqliteArticleStore } from '../src/sqlite/article-store.js';
 import { SqliteDatabase } from '../src/sqlite/database.js';
 import { MAX_SEARCH_WORDS, searchTerms, SearchTokenizer } from '../src/sqlite/search-query.js';
-import { seedArticles, wordOfRank } from './support/articles.js';
+import { CJK_SAMPLE, seedArticles, WORST_PREFIX, wordOfRank } from './support/articles.js';
 import { summarize, type Summary } from './support/stats.js';
 import type { BenchMode } from './types.js';
 
 /**
  * 6. The app itself: the store's queries on a 10,000-article database, in
  * process (better-sqlite3, no network, no HTTP): an article page's query, the
- * home page's, and searches from a common word to a rare one.
+ * home page's (first and a later page), searches from a common word to a rare
+ * one, prefixes and CJK words, and the Markdown of an article page.
  */
 
 export interface QueryRow {
@@ -67,16 +70,26 @@ export async function benchAppQueries(mode: BenchMode): Promise<AppQueriesResult
       { name: 'search, a rare word (rank 3,000)', query: wordOfRank(3_000) },
       { name: 'search, two words', query: `${wordOfRank(5)} ${wordOfRank(50)}` },
       // The worst a reader may ask for (src/sqlite/search-query.ts): as many words as are searched, all common.
-      { name: `search, the worst allowed: the ${MAX_SEARCH_WORDS} most common words`, query: mostCommon },
+      { name: `search, the ${MAX_SEARCH_WORDS} most common words`, query: mostCommon },
+      { name: 'search, a prefix of many common words', query: WORST_PREFIX },
+      // The last word a prefix adds its completions (src/sqlite/search-statement.ts): the worst allowed now.
+      { name: `search, the worst allowed: ${MAX_SEARCH_WORDS - 1} most common words and that prefix`, query: `${mostCommon.split(' ').slice(0, -1).join(' ')} ${WORST_PREFIX}` },
+      { name: 'search, a CJK word inside runs', query: CJK_SAMPLE },
       // Once minutes (FTS5's cost grows with the square of the words): now bounded to one word.
       { name: 'search, the most common word 300 times', query: Array(300).fill(wordOfRank(0)).join(' ') },
     ];
+    const markdown = new Markdown();
+    const page2 = store.list().older!;
     const rows: QueryRow[] = [
       { name: 'article page: get(id)', latency: await time(() => store.get(1 + Math.floor(random() * articles))) },
-      { name: 'home page: list() of 50', latency: await time(() => store.list()) },
+      { name: `article page: its Markdown, cached by revision`, latency: await time(() => { const found = store.get(1); if (found.kind === 'found') markdown.render(found.article); }) },
+      { name: `home page: list() of ${HOME_PAGE_SIZE}`, latency: await time(() => store.list()) },
+      { name: 'home page: a later page (?before=)', latency: await time(() => store.list({ before: page2 })) },
     ];
     for (const { name, query } of searches) {
-      rows.push({ name: `${name} "${query.length > 60 ? `${query.slice(0, 60)}…` : query}"`, hits: hitsOf(query), latency: await time(() => store.search(query)) });
+      // A last word searched as a prefix also matches its completions, which the count of whole words would miss: no count then.
+      const prefixed = searchTerms(query, tokenizer.termsOf).prefix?.kind === 'completions' && query.endsWith(WORST_PREFIX);
+      rows.push({ name: `${name} "${query.length > 60 ? `${query.slice(0, 60)}…` : query}"`, hits: prefixed ? undefined : hitsOf(query), latency: await time(() => store.search(query)) });
     }
     tokenizer.close();
     await store.close();

@@ -1,7 +1,8 @@
 // Progressive enhancement for the blog's pages. Everything works without it;
-// with it, publishing never leaves the form when the server cannot be
-// reached, an unsent draft survives a reload, and a page marked stale reloads
-// itself once the region has caught up. Served from /static (CSP script-src 'self').
+// with it, publishing or saving an edit never leaves the form when the server
+// cannot be reached, unsent text survives a reload (or a trip to sign in),
+// and a page marked stale reloads itself once the region has caught up.
+// Served from /static (CSP script-src 'self').
 'use strict';
 
 /** How long "Publish" waits for an answer before telling the author. */
@@ -10,7 +11,20 @@ const PUBLISH_TIMEOUT_MS = 20000;
 const STALE_CHECK_MS = 1500;
 /** Stop asking after this long: by then the token has long expired (RYW_TTL_S). */
 const STALE_CHECK_FOR_MS = 5 * 60 * 1000;
+/** A new article's draft; an edit's is this plus the article's path (`litefs-blog:draft:/articles/7`). */
 const DRAFT_KEY = 'litefs-blog:draft';
+/** The cookie that tells the server a stale page is being reloaded because its region caught up (CAUGHT_UP_COOKIE in src/http/notice.ts). */
+const CAUGHT_UP_COOKIE = 'ryw-caught-up';
+
+function draftKey(form) {
+  const path = new URL(form.action, window.location.href).pathname;
+  return path === '/new' ? DRAFT_KEY : `${DRAFT_KEY}:${path}`;
+}
+
+/** What the button says: "Publish" for a new article, "Save changes" for an edit. */
+function verb(form) {
+  return form.querySelector('button[type=submit]').textContent.trim();
+}
 
 document.addEventListener('DOMContentLoaded', () => {
   const form = document.querySelector('form.editor');
@@ -38,7 +52,7 @@ function enhanceEditor(form) {
     const button = form.querySelector('button[type=submit]');
     const label = button.textContent;
     button.disabled = true;
-    button.textContent = 'Publishing…';
+    button.textContent = form.elements._revision ? 'Saving…' : 'Publishing…';
     form.setAttribute('aria-busy', 'true');
     try {
       await publish(form);
@@ -64,18 +78,21 @@ async function publish(form) {
     });
   } catch (err) {
     const timedOut = err && err.name === 'TimeoutError';
+    const again = verb(form);
     showProblem(
       form,
       timedOut
-        ? 'The server did not answer in time, so your article may or may not be published. Your text is still here: press Publish again. It will not be published twice.'
-        : 'Your article could not be sent: the connection to the server failed. Nothing was lost: your text is still here. Press Publish again in a moment.',
+        ? form.elements._revision
+          ? `The server did not answer in time, so your changes may or may not be saved. Your text is still here: press ${again} again. Saving the same text twice changes nothing.`
+          : `The server did not answer in time, so your article may or may not be published. Your text is still here: press ${again} again. It will not be published twice.`
+        : `Your text could not be sent: the connection to the server failed. Nothing was lost: your text is still here. Press ${again} again in a moment.`,
     );
     return;
   }
   const type = res.headers.get('content-type') || '';
   if (res.ok && type.includes('application/json')) {
     const body = await res.json();
-    forgetDraft();
+    forgetDraft(form);
     window.location.assign(body.url);
     return;
   }
@@ -110,8 +127,8 @@ async function publish(form) {
   // edge could not reach the primary, a timeout, a proxy's error page).
   showProblem(
     form,
-    `Your article was not published: the server could not be reached just now (${res.status} ${res.statusText || 'error'}). ` +
-      'Nothing was lost: your text is still here. Press Publish again in a moment.',
+    `Your text was not saved: the server could not be reached just now (${res.status} ${res.statusText || 'error'}). ` +
+      `Nothing was lost: your text is still here. Press ${verb(form)} again in a moment.`,
   );
 }
 
@@ -126,41 +143,51 @@ function showProblem(form, message) {
 }
 
 // Drafts live in sessionStorage: per tab, gone with it, never sent anywhere.
-// The draft id goes with the text, so that publishing a restored draft whose
-// first publish did go through finds that article instead of making a second.
+// A new article's draft id goes with its text, so that publishing a restored
+// draft whose first publish did go through finds that article instead of
+// making a second; an edit's revision goes with its text, so that saving a
+// restored edit over a newer version is refused (409) with both shown.
 
 function saveDraft(form) {
-  const data = { title: form.elements.title.value, content: form.elements.content.value, draft: form.elements._draft.value };
+  const { title, content, _draft, _revision } = form.elements;
+  const data = { title: title.value, content: content.value, draft: _draft ? _draft.value : '', revision: _revision ? _revision.value : '' };
   try {
-    if (data.title === '' && data.content === '') sessionStorage.removeItem(DRAFT_KEY);
-    else sessionStorage.setItem(DRAFT_KEY, JSON.stringify(data));
+    if (data.title === '' && data.content === '') sessionStorage.removeItem(draftKey(form));
+    else sessionStorage.setItem(draftKey(form), JSON.stringify(data));
   } catch {
     // Storage full or disabled: the form still works, only without the backup.
   }
 }
 
 function restoreDraft(form) {
-  const { title, content, _draft } = form.elements;
-  if (title.value !== '' || content.value !== '') return; // the server's copy wins
+  const { title, content, _draft, _revision } = form.elements;
   let saved = null;
   try {
-    saved = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || 'null');
+    saved = JSON.parse(sessionStorage.getItem(draftKey(form)) || 'null');
   } catch {
     return;
   }
   if (!saved || typeof saved.title !== 'string' || typeof saved.content !== 'string') return;
+  if (_revision) {
+    // An edit: the form holds the article as saved, or the text the server
+    // sent back; a different draft is unsent work, with the revision it began at.
+    if (saved.title === title.value && saved.content === content.value) return;
+    if (typeof saved.revision === 'string' && saved.revision !== '') _revision.value = saved.revision;
+  } else {
+    if (title.value !== '' || content.value !== '') return; // the server's copy wins
+    if (typeof saved.draft === 'string' && saved.draft !== '' && _draft) _draft.value = saved.draft;
+  }
   title.value = saved.title;
   content.value = saved.content;
-  if (typeof saved.draft === 'string' && saved.draft !== '') _draft.value = saved.draft;
   const note = document.createElement('p');
   note.className = 'info';
-  note.textContent = 'Your unsent text from before was restored.';
+  note.textContent = _revision ? 'Your unsaved changes from before were restored.' : 'Your unsent text from before was restored.';
   form.querySelector('.form-status').replaceChildren(note);
 }
 
-function forgetDraft() {
+function forgetDraft(form) {
   try {
-    sessionStorage.removeItem(DRAFT_KEY);
+    sessionStorage.removeItem(draftKey(form));
   } catch {
     // Nothing to forget.
   }
@@ -182,6 +209,10 @@ function watchStale() {
       const decision = /(?:^|,\s*)ryw;desc="?([a-z]+)/.exec(res.headers.get('server-timing') || '');
       // Anything but stale (or a 503 to wait out) means the page is current now.
       if (decision && decision[1] !== 'stale' && decision[1] !== 'unavailable') {
+        // The page reloaded into says the change has arrived, in the same slot
+        // as this notice, so nothing moves (src/http/notice.ts).
+        const secure = window.location.protocol === 'https:' ? '; Secure' : '';
+        document.cookie = `${CAUGHT_UP_COOKIE}=${encodeURIComponent(window.location.pathname + window.location.search)}; Path=/; Max-Age=60; SameSite=Lax${secure}`;
         window.location.reload();
         return;
       }

@@ -2,12 +2,15 @@ import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import type { ArticleStore } from './article.js';
 import type { Config } from './config.js';
+import type { AuthRoutesOptions } from './http/auth.js';
 import { AppError, isAppError } from './error.js';
 import type { CsrfOptions } from './http/csrf.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { createApp, createMetricsApp, EXEMPT_PATHS } from './http/server.js';
+import { Markdown } from './markdown/markdown.js';
 import { readYourWrites, type ReadYourWrites, type ReadYourWritesOptions, type Role } from './ryw/index.js';
 import { SqliteArticleStore } from './sqlite/article-store.js';
+import { SqliteAuthorStore } from './sqlite/author-store.js';
 import { SqliteDatabase } from './sqlite/database.js';
 import type { SearchWorkersOptions } from './sqlite/search-workers.js';
 
@@ -26,6 +29,8 @@ export interface BlogOverrides {
   migrateOnStart?: boolean;
   /** The search workers' deadline, pool and queue. */
   search?: Omit<SearchWorkersOptions, 'path'>;
+  /** Sign-in limits, clock and scrypt's cost (tests lower it); `trustFlyClientIp` comes from the config (FLY_APP_NAME) unless given. */
+  auth?: Pick<AuthRoutesOptions, 'limiter' | 'now' | 'passwordParams' | 'trustFlyClientIp'>;
 }
 
 /** The blog, built from its configuration: what main.ts serves, and what tests and benchmarks drive. */
@@ -84,14 +89,22 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     log.info({ from, to, path: config.databasePath }, 'database migrated');
   }
 
+  // Articles are Markdown; the search indexes their text (src/markdown).
+  const markup = new Markdown();
   // Searches run on a worker thread with its own read-only connection (SearchWorkers).
-  const sqliteStore = new SqliteArticleStore(database, { search: overrides.search });
+  const sqliteStore = new SqliteArticleStore(database, { search: overrides.search, text: markup.text });
   const store = overrides.wrapStore ? overrides.wrapStore(sqliteStore) : sqliteStore;
+  const authors = new SqliteAuthorStore(database);
   const app = createApp({
     ryw,
     metrics,
     publicMetrics: config.metricsPort === null ? { token: config.metricsToken } : null,
     store,
+    markup,
+    site: config.site,
+    authors,
+    sessions: authors,
+    auth: { trustFlyClientIp: config.trustFlyClientIp, ...overrides.auth },
     log,
     secrets: config.secrets,
     migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,

@@ -4,6 +4,7 @@ import { dirname, basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS, FALLBACKS, isOnLiteFS, type Fallback } from './ryw/index.js';
+import { DEFAULT_SITE_DESCRIPTION, DEFAULT_SITE_TITLE, type Site } from './site.js';
 
 /** Defaults of the configuration table in the README; the names are the interface. */
 export const DEFAULT_PORT = 8080;
@@ -39,7 +40,19 @@ export interface Config {
   metricsPort: number | null;
   /** When set, `/metrics` asks for `Authorization: Bearer <token>`, wherever it is served. */
   metricsToken: string | null;
+  /**
+   * FLY_APP_NAME is set: the app runs on Fly.io, behind its edge, which puts
+   * the client's address in `Fly-Client-IP` (the sign-in limits count by it).
+   * Anywhere else that header is the client's to write, and is ignored.
+   */
+  trustFlyClientIp: boolean;
+  /** SITE_TITLE, SITE_DESCRIPTION, SITE_URL: what the blog says of itself (pages, feed, sitemap). */
+  site: Site;
 }
+
+/** The longest SITE_TITLE and SITE_DESCRIPTION: a title fits a tab, a description a search result. */
+export const MAX_SITE_TITLE_LENGTH = 100;
+export const MAX_SITE_DESCRIPTION_LENGTH = 300;
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 const integer = (min: number, max: number) =>
@@ -49,6 +62,7 @@ const schema = z.object({
   PORT: integer(0, 65535),
   DATABASE_URL: z.preprocess(emptyAsUndefined, z.string().optional()),
   FLY_REGION: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9]{2,12}$/, 'must be 2 to 12 lowercase letters or digits').optional()),
+  FLY_APP_NAME: z.preprocess(emptyAsUndefined, z.string().optional()),
   FLY_MACHINE_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a hostname-like id').optional()),
   HOSTNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
   LITEFS_API: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
@@ -67,6 +81,16 @@ const schema = z.object({
   RYW_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   METRICS_PORT: integer(1, 65535),
   METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  SITE_TITLE: z.preprocess(emptyAsUndefined, z.string().trim().min(1, 'must not be blank').max(MAX_SITE_TITLE_LENGTH, `must be at most ${MAX_SITE_TITLE_LENGTH} characters`).optional()),
+  SITE_DESCRIPTION: z.preprocess(emptyAsUndefined, z.string().trim().max(MAX_SITE_DESCRIPTION_LENGTH, `must be at most ${MAX_SITE_DESCRIPTION_LENGTH} characters`).optional()),
+  // The blog's public address: an origin, as the app serves from its root and links are made from it.
+  SITE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .url({ protocol: /^https?$/ })
+      .refine((url) => new URL(url).href === `${new URL(url).origin}/`, 'must be an origin, like https://blog.example (no path, query or user)')
+      .optional(),
+  ),
 });
 
 export class ConfigError extends Error {
@@ -130,5 +154,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rywEnabled: vars.RYW_ENABLED !== 'false',
     metricsPort: vars.METRICS_PORT ?? null,
     metricsToken: vars.METRICS_TOKEN ?? null,
+    trustFlyClientIp: vars.FLY_APP_NAME !== undefined,
+    site: {
+      title: vars.SITE_TITLE ?? DEFAULT_SITE_TITLE,
+      description: vars.SITE_DESCRIPTION ?? DEFAULT_SITE_DESCRIPTION,
+      url: vars.SITE_URL ? new URL(vars.SITE_URL) : null,
+    },
   };
 }

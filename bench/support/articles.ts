@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { seededRandom } from '../../tools/checker/random.js';
 import { migrate } from '../../src/sqlite/migrations.js';
+import { searchableText } from '../../src/sqlite/search-text.js';
 
 /**
  * Made-up but shaped-like-text articles: words from a fixed vocabulary drawn
@@ -27,6 +28,12 @@ export function vocabulary(): string[] {
 export function wordOfRank(rank: number): string {
   return vocabulary()[rank]!;
 }
+
+/** The start of 218 words of the vocabulary, among them some of the most common (ranks 5, 28, 32…): the costliest prefix. */
+export const WORST_PREFIX = 'ser';
+/** A Japanese sentence in every tenth article (`seedArticles`), and a word inside it the search must find. */
+export const CJK_SENTENCE = '東京都に住んでいます。毎朝、電車で通勤します。';
+export const CJK_SAMPLE = '東京';
 
 function zipfPicker(words: readonly string[], random: () => number): () => string {
   // Inverse-CDF of a 1/rank distribution over the vocabulary.
@@ -56,14 +63,17 @@ export function seedArticles(path: string, count: number, options: { words?: num
     const random = seededRandom(options.seed ?? 42);
     const pick = zipfPicker(vocabulary(), random);
     const wordsPer = options.words ?? 300;
-    const insert = db.prepare('INSERT INTO articles (title, content, created, updated) VALUES (?, ?, ?, ?)');
+    // What the store indexes: the text with CJK runs cut into words (the content has no markup).
+    const insert = db.prepare('INSERT INTO articles (title, content, search_text, created, updated) VALUES (?, ?, ?, ?, ?)');
     const start = Date.UTC(2024, 0, 1);
     db.transaction(() => {
       for (let i = 0; i < count; i++) {
         const title = Array.from({ length: 3 + Math.floor(random() * 5) }, pick).join(' ');
         const paragraphs = Array.from({ length: 3 }, () => Array.from({ length: Math.round(wordsPer / 3) }, pick).join(' ') + '.');
+        if (i % 10 === 0) paragraphs.push(CJK_SENTENCE);
         const created = new Date(start + i * 3_600_000).toISOString();
-        insert.run(title, paragraphs.join('\n\n'), created, created);
+        const content = paragraphs.join('\n\n');
+        insert.run(title, content, searchableText(content), created, created);
       }
     })();
   } finally {

@@ -1,19 +1,25 @@
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
-import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
+import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import type { ArticleStore } from '../article.js';
+import type { ArticleMarkup, ArticleStore } from '../article.js';
+import type { AuthorStore, SessionStore } from '../author.js';
 import { AppError, isAppError } from '../error.js';
 import type { ReadYourWrites } from '../ryw/index.js';
-import { articleRoutes } from './articles.js';
+import type { Site } from '../site.js';
+import { articleRoutes, keepFormsWhenSessionBusy } from './articles.js';
+import { AUTH_FORM_PATHS, authRoutes, sessionMiddleware, withSignedInAuthor, type AuthRoutesOptions } from './auth.js';
 import { cacheControl } from './cache-control.js';
 import { stringCookiesOnly } from './cookies.js';
 import { createCsrf, type CsrfOptions } from './csrf.js';
 import { errorHandler, notFound, statusOf } from './errors.js';
+import { feedRoutes } from './feeds.js';
 import type { Metrics } from './metrics.js';
 import { metricsRoutes, migrateRoutes, opsRoutes } from './ops.js';
+import { withCaughtUp } from './notice.js';
 import { sameSiteWrites } from './same-site.js';
+import { withSite } from './site.js';
 import { createRenderer } from './views.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
@@ -27,6 +33,15 @@ export interface AppOptions {
   /** The read-your-writes layer (src/ryw), built with EXEMPT_PATHS and the metrics as its observer: see createBlog(). */
   ryw: ReadYourWrites;
   store: ArticleStore;
+  /** Articles' Markdown to HTML and text (src/markdown). */
+  markup: ArticleMarkup;
+  /** The site's title, description and address (SITE_*). */
+  site: Site;
+  /** Authors and their sessions (one SqliteAuthorStore holds both). */
+  authors: AuthorStore;
+  sessions: SessionStore;
+  /** Sign-in knobs: limits, the clock, scrypt's cost (tests lower it), whether to believe `Fly-Client-IP`. */
+  auth?: Pick<AuthRoutesOptions, 'limiter' | 'now' | 'passwordParams' | 'trustFlyClientIp'>;
   log: Logger;
   /** RYW_SECRET: CSRF keys are derived from it. */
   secrets: readonly string[];
@@ -51,10 +66,22 @@ export function createApp(options: AppOptions): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  const render = createRenderer(VIEWS_DIR, () => {
-    const { role } = node.role();
-    return { region: node.identity.region, instance: node.identity.instance, role };
-  });
+  const csrf = createCsrf(options.secrets, options.csrf);
+  // Every page's nav says who is signed in (res.locals.author, from sessionMiddleware()),
+  // and its head the site's title and description (withSite()).
+  // A stale page reloaded once its region caught up says so (withCaughtUp()).
+  const render = withSite(
+    withCaughtUp(
+      withSignedInAuthor(
+        createRenderer(VIEWS_DIR, () => {
+          const { role } = node.role();
+          return { region: node.identity.region, instance: node.identity.instance, role };
+        }),
+        csrf,
+      ),
+    ),
+    options.site,
+  );
 
   app.use(
     helmet({
@@ -80,13 +107,23 @@ export function createApp(options: AppOptions): Express {
   app.use(ryw.middleware);
   // Every write route: after readYourWrites(), so a replica replays a write and the primary refuses it.
   // The article form's own CSRF check refuses it instead (csrf.ts), so that the form comes back with the text.
-  app.use(sameSiteWrites({ formPaths: ['/new'] }));
+  app.use(sameSiteWrites({ formPaths: ['/new', ...AUTH_FORM_PATHS] }));
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.get('/favicon.ico', (_req, res) => res.sendFile('favicon.svg', { root: PUBLIC_DIR, headers: { 'Content-Type': 'image/svg+xml' } }));
   const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
   app.use(opsRoutes(node, publicMetrics === null ? null : { metrics, token: publicMetrics.token }));
   if (options.migrate) app.use(migrateRoutes(options.migrate.token, options.migrate.run));
-  app.use(articleRoutes({ store, csrf: createCsrf(options.secrets, options.csrf), render }));
+  // Public, the same for every reader: before the session lookup.
+  app.use(feedRoutes({ store, markup: options.markup, site: options.site }));
+  // After readYourWrites(): on a replica, a reader who just signed in (on the
+  // primary) carries a token, which the middleware has waited for, so the
+  // session row is here when this looks it up. After the static files and
+  // ops routes, which need no session.
+  app.use(sessionMiddleware({ sessions: options.sessions, render, csrf, now: options.auth?.now }));
+  // An article form posted while the database is locked comes back with its text (503), not as an error page.
+  app.use(keepFormsWhenSessionBusy);
+  app.use(authRoutes({ authors: options.authors, sessions: options.sessions, csrf, render, ...options.auth }));
+  app.use(articleRoutes({ store, csrf, render, markup: options.markup }));
   app.use(notFound);
   app.use(ryw.busyHandler);
   app.use(errorHandler(render, log));

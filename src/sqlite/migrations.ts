@@ -39,6 +39,84 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE articles ADD COLUMN draft_id TEXT;
   CREATE UNIQUE INDEX articles_by_draft ON articles (draft_id);
   `,
+  // Authors and their sessions (src/author.ts). name_key makes "Ada" and
+  // "ada" one account; sessions hold the SHA-256 of the cookie's id, never
+  // the id, and expire (ms since the epoch, compared with the app's clock).
+  // Old articles have no author: author_id stays NULL for them.
+  `
+  CREATE TABLE authors (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    name_key      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created       TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE sessions (
+    id_hash   TEXT PRIMARY KEY,
+    author_id INTEGER NOT NULL REFERENCES authors (id) ON DELETE CASCADE,
+    created   TEXT NOT NULL,
+    expires   INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX sessions_by_expiry ON sessions (expires);
+  CREATE INDEX sessions_by_author ON sessions (author_id);
+  ALTER TABLE articles ADD COLUMN author_id INTEGER REFERENCES authors (id);
+  `,
+  // Editing, deleting, and a search of the text rather than the Markdown.
+  // - revision: an edit names the revision it started from (optimistic
+  //   concurrency); existing articles are at 1.
+  // - deleted_articles: a deleted article's tombstone (its row is gone, text
+  //   and all), so that its id answers 410 on every replica and is never
+  //   given to another article (the store picks ids past both tables).
+  // - search_title, search_text: what the search indexes, the plain text of
+  //   the Markdown with CJK runs cut into words (src/sqlite/search-text.ts),
+  //   written by the store. Existing articles were plain text, so their text
+  //   is their content: NULL stands for "the content" (the view below), also
+  //   for rows written by tools that know nothing of it.
+  // - articles_words: the same text unstemmed, whose vocabulary the search
+  //   completes the last word from (search-statement.ts); no positions kept.
+  `
+  ALTER TABLE articles ADD COLUMN revision INTEGER NOT NULL DEFAULT 1 CHECK (revision >= 1);
+  ALTER TABLE articles ADD COLUMN search_title TEXT;
+  ALTER TABLE articles ADD COLUMN search_text TEXT;
+  CREATE TABLE deleted_articles (
+    id      INTEGER PRIMARY KEY,
+    deleted TEXT NOT NULL
+  ) STRICT;
+
+  DROP TRIGGER articles_fts_insert;
+  DROP TRIGGER articles_fts_delete;
+  DROP TRIGGER articles_fts_update;
+  DROP TABLE articles_fts;
+  CREATE VIEW articles_search (id, title, content) AS
+    SELECT id, coalesce(search_title, title), coalesce(search_text, content) FROM articles;
+  CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, content,
+    content = 'articles_search', content_rowid = 'id',
+    tokenize = 'porter unicode61'
+  );
+  CREATE VIRTUAL TABLE articles_words USING fts5(
+    title, content,
+    content = 'articles_search', content_rowid = 'id',
+    tokenize = 'unicode61', detail = 'none'
+  );
+  CREATE VIRTUAL TABLE articles_words_vocab USING fts5vocab(articles_words, 'row');
+  CREATE TRIGGER articles_search_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, content) VALUES (new.id, coalesce(new.search_title, new.title), coalesce(new.search_text, new.content));
+    INSERT INTO articles_words (rowid, title, content) VALUES (new.id, coalesce(new.search_title, new.title), coalesce(new.search_text, new.content));
+  END;
+  CREATE TRIGGER articles_search_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, content) VALUES ('delete', old.id, coalesce(old.search_title, old.title), coalesce(old.search_text, old.content));
+    INSERT INTO articles_words (articles_words, rowid, title, content) VALUES ('delete', old.id, coalesce(old.search_title, old.title), coalesce(old.search_text, old.content));
+  END;
+  CREATE TRIGGER articles_search_update AFTER UPDATE OF title, content, search_title, search_text ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, content) VALUES ('delete', old.id, coalesce(old.search_title, old.title), coalesce(old.search_text, old.content));
+    INSERT INTO articles_words (articles_words, rowid, title, content) VALUES ('delete', old.id, coalesce(old.search_title, old.title), coalesce(old.search_text, old.content));
+    INSERT INTO articles_fts (rowid, title, content) VALUES (new.id, coalesce(new.search_title, new.title), coalesce(new.search_text, new.content));
+    INSERT INTO articles_words (rowid, title, content) VALUES (new.id, coalesce(new.search_title, new.title), coalesce(new.search_text, new.content));
+  END;
+  INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
+  INSERT INTO articles_words (articles_words) VALUES ('rebuild');
+  `,
 ];
 
 export const JOURNAL_MODE = 'delete';

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { IgnoredWord } from '../article.js';
+import { hasCjk, segmentRun } from './search-text.js';
 
 /**
  * What a search may contain. FTS5 ranks every matching article, and its
@@ -22,6 +23,15 @@ export const MAX_WORD_LENGTH = 40;
  * (case, accents and endings folded: "Replicates" is "replicate").
  */
 export const SEARCH_TOKENIZER = 'porter unicode61';
+/**
+ * The tokenizer of `articles_words` (src/sqlite/migrations.ts), the same
+ * words unstemmed: FTS5 stems a prefix query as a word ("replicat" is not a
+ * start of "replic", the stem of "replication"), so the completions of the
+ * last word are looked up in this index's vocabulary instead (search-statement.ts).
+ */
+export const PREFIX_TOKENIZER = 'unicode61';
+/** A last word shorter than this (letters of scripts with spaces between words) is searched as a whole word only: "a" would mean every article. */
+export const MIN_PREFIX_LENGTH = 3;
 
 /** What a reader's search comes to once bounded. */
 export interface SearchTerms {
@@ -33,14 +43,23 @@ export interface SearchTerms {
   ignored: IgnoredWord[];
   /** Whether the search was longer than MAX_SEARCH_LENGTH (the rest was not read). */
   truncated: boolean;
-  /** The FTS5 query (all words must match), or null when no word is left. */
+  /** The words as FTS5 phrases, in order: all must match. */
+  phrases: string[];
+  /**
+   * How the last word is also searched as the start of longer words, or
+   * null: `native`, a CJK word, by FTS5's own prefix query (the stemmer
+   * leaves such words alone); `completions`, a word of another script of at
+   * least MIN_PREFIX_LENGTH letters, by the completions the worker finds
+   * in the unstemmed index.
+   */
+  prefix: { word: string; kind: 'native' | 'completions' } | null;
+  /** The FTS5 query of the whole words (all must match), or null when no word is left. */
   match: string | null;
 }
 
 /** Turns words into the terms the index holds for them: one string per word, '' when it holds none. */
 export type TermsOf = (words: readonly string[]) => string[];
 
-// eslint-disable-next-line no-control-regex
 const LINE_BREAKS_AND_TABS = /[\t\n\v\f\r]/g;
 // NUL makes FTS5 stop reading the query ("unterminated string"); none can be typed.
 const CONTROL_CHARACTERS = /\p{Cc}/gu;
@@ -90,12 +109,28 @@ export function searchTerms(input: string, termsOf: TermsOf): SearchTerms {
       words.push(word);
     }
   }
-  return { text, words, ignored, truncated, match: words.length === 0 ? null : toFtsMatch(words) };
+  const last = words.at(-1);
+  const prefix =
+    last === undefined ? null
+    : hasCjk(last) ? { word: last, kind: 'native' as const }
+    : [...last].length >= MIN_PREFIX_LENGTH ? { word: last, kind: 'completions' as const }
+    : null;
+  const phrases = words.map(toFtsPhrase);
+  return { text, words, ignored, truncated, phrases, prefix, match: words.length === 0 ? null : phrases.join(' ') };
 }
 
-/** Quotes each word (doubling quotes), so that none is read as FTS5 syntax (AND, NEAR, *, column:). */
+/**
+ * A word as an FTS5 phrase: quoted (quotes doubled), so that nothing in it
+ * is read as FTS5 syntax (AND, NEAR, *, column:), and, in CJK, cut into the
+ * words the index holds (search-text.ts): `東京都` is the phrase `東京 都`.
+ */
+export function toFtsPhrase(word: string): string {
+  return `"${segmentRun(word).replaceAll('"', '""')}"`;
+}
+
+/** Every word must match (see toFtsPhrase). */
 export function toFtsMatch(words: readonly string[]): string {
-  return words.map((word) => `"${word.replaceAll('"', '""')}"`).join(' ');
+  return words.map(toFtsPhrase).join(' ');
 }
 
 /**
@@ -108,13 +143,16 @@ export class SearchTokenizer {
   private db: Database.Database | null = null;
   private statements: { clear: Database.Statement; insert: Database.Statement; terms: Database.Statement } | null = null;
 
+  /** @param tokenizer the index's (SEARCH_TOKENIZER), or PREFIX_TOKENIZER for words as the unstemmed index holds them. */
+  constructor(private readonly tokenizer: string = SEARCH_TOKENIZER) {}
+
   readonly termsOf: TermsOf = (words) => {
     if (words.length === 0) return [];
     const { clear, insert, terms } = this.prepared();
     const byWord = words.map(() => [] as string[]);
     this.db!.transaction(() => {
       clear.run();
-      words.forEach((word, i) => insert.run(i + 1, word));
+      words.forEach((word, i) => insert.run(i + 1, segmentRun(word)));
       for (const row of terms.all() as { doc: number; term: string }[]) byWord[row.doc - 1]?.push(row.term);
       clear.run();
     })();
@@ -131,7 +169,7 @@ export class SearchTokenizer {
     if (this.statements) return this.statements;
     const db = new Database(':memory:');
     db.exec(`
-      CREATE VIRTUAL TABLE words USING fts5(word, tokenize = '${SEARCH_TOKENIZER}');
+      CREATE VIRTUAL TABLE words USING fts5(word, tokenize = '${this.tokenizer}');
       CREATE VIRTUAL TABLE word_terms USING fts5vocab(words, instance);
     `);
     this.db = db;

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { AppError } from '../error.js';
 import { SqliteDatabase } from './database.js';
-import { prepareSearch, type RunSearch } from './search-statement.js';
+import { prepareSearch } from './search-statement.js';
 import type { SearchReply, SearchRequest, SearchWorkerData } from './search-workers.js';
 
 /**
@@ -16,20 +16,23 @@ import type { SearchReply, SearchRequest, SearchWorkerData } from './search-work
 if (!parentPort) throw new Error('search-worker.ts runs as a worker thread (see SearchWorkers)');
 const port = parentPort;
 const database = new SqliteDatabase((workerData as SearchWorkerData).path, { readonly: true });
-let prepared: { db: Database.Database; run: RunSearch } | null = null;
+let prepared: { db: Database.Database; search: ReturnType<typeof prepareSearch> } | null = null;
 
-function run({ match, limit }: SearchRequest) {
+function run({ id: _id, ...query }: SearchRequest) {
   return database.guard(() => {
     const db = database.handle();
-    if (prepared?.db !== db) prepared = { db, run: prepareSearch(db) };
-    return prepared.run(match, limit);
+    if (prepared?.db !== db) {
+      prepared?.search.close();
+      prepared = { db, search: prepareSearch(db) };
+    }
+    return prepared.search.run(query);
   });
 }
 
 function answer(request: SearchRequest): SearchReply {
   const { id } = request;
   try {
-    return { type: 'hits', id, hits: run(request) };
+    return { type: 'hits', id, page: run(request) };
   } catch (error) {
     if (error instanceof AppError) return { type: 'refused', id, code: error.code, message: error.message };
     // A replica whose first transaction has not brought the schema yet.

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { SearchHit } from '../article.js';
 import { AppError, type ErrorCode } from '../error.js';
+import type { SearchPage, SearchQuery } from './search-statement.js';
 
 /**
  * The longest a search may run. better-sqlite3 runs a statement on the
@@ -21,14 +21,12 @@ export const MAX_SEARCH_WAIT_MS = 2_000;
 export interface SearchWorkerData {
   path: string;
 }
-export interface SearchRequest {
+export interface SearchRequest extends SearchQuery {
   id: number;
-  match: string;
-  limit: number;
 }
 export type SearchReply =
   | { type: 'ready' }
-  | { type: 'hits'; id: number; hits: SearchHit[] }
+  | { type: 'hits'; id: number; page: SearchPage }
   /** What the store would throw as an AppError (busy, unavailable). */
   | { type: 'refused'; id: number; code: ErrorCode; message: string }
   /** A bug. */
@@ -43,8 +41,10 @@ export interface SearchWorkersOptions {
   maxWaitMs?: number;
 }
 
-interface Job extends SearchRequest {
-  resolve(hits: SearchHit[]): void;
+interface Job {
+  id: number;
+  query: SearchQuery;
+  resolve(page: SearchPage): void;
   reject(error: Error): void;
   timer?: NodeJS.Timeout;
 }
@@ -95,11 +95,11 @@ export class SearchWorkers {
   }
 
   /** Runs the search on a worker; rejects with AppError('busy' | 'unavailable') as the store's reads do. */
-  search(match: string, limit: number): Promise<SearchHit[]> {
+  search(query: SearchQuery): Promise<SearchPage> {
     if (this.closed) return Promise.reject(new AppError('unavailable', 'The server is shutting down.'));
     if (this.queue.length >= this.maxQueued) return Promise.reject(overloaded());
-    return new Promise<SearchHit[]>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, match, limit, resolve, reject };
+    return new Promise<SearchPage>((resolve, reject) => {
+      const job: Job = { id: this.nextId++, query, resolve, reject };
       // A reader gets an answer within MAX_SEARCH_WAIT_MS + SEARCH_DEADLINE_MS.
       job.timer = setTimeout(() => {
         this.queue.splice(this.queue.indexOf(job), 1);
@@ -132,7 +132,7 @@ export class SearchWorkers {
       clearTimeout(job.timer);
       slot.job = job;
       job.timer = setTimeout(() => this.overrun(slot, job), this.deadlineMs);
-      slot.worker!.postMessage({ id: job.id, match: job.match, limit: job.limit } satisfies SearchRequest);
+      slot.worker!.postMessage({ ...job.query, id: job.id } satisfies SearchRequest);
     }
     // An idle worker does not keep the process alive (a test's, a benchmark's); a busy one does, until it answers.
     for (const slot of this.slots) {
@@ -150,7 +150,7 @@ export class SearchWorkers {
       else if (slot.job?.id === reply.id) {
         const job = slot.job;
         slot.job = null;
-        if (reply.type === 'hits') this.settle(job, null, reply.hits);
+        if (reply.type === 'hits') this.settle(job, null, reply.page);
         else if (reply.type === 'refused') this.settle(job, new AppError(reply.code, reply.message));
         else this.settle(job, Object.assign(new Error(`search failed: ${reply.message}`), { stack: reply.stack }));
       }
@@ -184,9 +184,9 @@ export class SearchWorkers {
     this.pump();
   }
 
-  private settle(job: Job, error: Error | null, hits: SearchHit[] = []): void {
+  private settle(job: Job, error: Error | null, page: SearchPage = { hits: [], more: false }): void {
     clearTimeout(job.timer);
     if (error) job.reject(error);
-    else job.resolve(hits);
+    else job.resolve(page);
   }
 }

@@ -25,8 +25,8 @@ describe('writing and reading articles', () => {
     const { app } = fs.app();
     const res = expectStatus(await publish(app, { title: 'Distributed SQLite', content: 'LiteFS replicates it.\n\nSecond paragraph.' }), 303);
     const page = await request(app).get(res.headers.location!).expect(200);
-    expect(page.text).toContain('<h1>Distributed SQLite</h1>');
-    expect(page.text).toContain('<p>Second paragraph.</p>');
+    expect(page.text).toContain('<h1 dir="auto">Distributed SQLite</h1>');
+    expect(page.text).toContain('<p dir="auto">Second paragraph.</p>');
   });
 
   it('lists articles newest first', async () => {
@@ -75,7 +75,7 @@ describe('the form keeps what the author typed', () => {
     const { app } = fs.app();
     const res = expectStatus(await publish(app, fields), 400);
     expect(res.text).toMatch(message);
-    const title = /<input id="title" name="title" type="text" value="([^"]*)"/.exec(res.text)![1]!;
+    const title = /<input id="title" name="title" type="text" dir="auto" value="([^"]*)"/.exec(res.text)![1]!;
     const body = /<textarea[^>]*>([\s\S]*?)<\/textarea>/.exec(res.text)![1]!;
     expect(unescapeHtml(title)).toBe(fields.title);
     expect(unescapeHtml(body)).toBe(fields.content);
@@ -157,7 +157,7 @@ describe('escaping', () => {
 });
 
 describe('search', () => {
-  it('finds articles by stem, ranks them, and highlights the matches', async () => {
+  it('finds articles by stem and highlights the matches', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     fs.insertArticle('Replicating SQLite databases', 'LiteFS replicates every transaction to the replicas.');
     fs.insertArticle('Cooking pasta', 'Boil water.');
@@ -222,10 +222,13 @@ describe('bad input', () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const failing = (store: ArticleStore) =>
       ({
-        ...store,
         create: store.create.bind(store),
         get: store.get.bind(store),
         search: store.search.bind(store),
+        latest: store.latest.bind(store),
+        index: store.index.bind(store),
+        update: store.update.bind(store),
+        delete: store.delete.bind(store),
         list() {
           throw new Error('secret detail at /srv/app/src/sqlite/article-store.ts:42');
         },

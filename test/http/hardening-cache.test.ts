@@ -6,7 +6,7 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeLiteFS, PRIMARY_ID, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
-import { openForm, submitForm } from '../support/forms.js';
+import { openForm, sessionOf, submitForm } from '../support/forms.js';
 
 let fs: FakeLiteFS | undefined;
 afterEach(() => {
@@ -16,21 +16,30 @@ afterEach(() => {
 
 const cacheControl = (res: { headers: Record<string, unknown> }) => res.headers['cache-control'] as string | undefined;
 
+const until = async (condition: () => boolean, ms = 3_000) => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
 describe('pages for one reader are private', () => {
   it('the new-article form (its CSRF token and cookie)', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
-    const res = await request(app).get('/new').expect(200);
+    const res = await request(app).get('/new').set('Cookie', sessionOf(app)).expect(200);
     expect(res.text).toMatch(/name="_csrf"/);
     expect(cacheControl(res)).toBe('private');
   });
 
   it('a page that waited for the reader’s write, and says so', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 5n });
-    const { app } = fs.app({ waitMs: 5_000, pollMs: 5 });
-    const fake = fs;
-    setTimeout(() => fake.setPosition(6n), 100);
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(6n))).expect(200);
+    const { app, node } = fs.app({ waitMs: 5_000, pollMs: 5 });
+    const answer = request(app).get('/').set('Cookie', tokenCookie(tokenFor(6n))).expect(200).then((res) => res);
+    await until(() => node.stats().waiting === 1);
+    fs.setPosition(6n);
+    const res = await answer;
     expect(serverTiming(res.headers['server-timing']).desc).toBe('waited');
     expect(res.text).toMatch(/notice-waited/);
     expect(cacheControl(res)).toBe('private');
@@ -44,11 +53,12 @@ describe('pages for one reader are private', () => {
     expect(cacheControl(res)).toBe('private');
   });
 
-  it('a page that includes the reader’s latest change, and says so', async () => {
+  it('a page that includes the reader’s latest change (and, having nothing to tell, no notice)', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 6n });
     const { app } = fs.app();
     const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(5n))).expect(200);
-    expect(res.text).toMatch(/notice-fresh/);
+    expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
+    expect(res.text).not.toMatch(/class="notice/);
     expect(cacheControl(res)).toBe('private');
   });
 

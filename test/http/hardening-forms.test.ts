@@ -7,7 +7,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CROSS_SITE_MESSAGE } from '../../src/http/same-site.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
-import { formOf, openForm, submitForm, type App, type Form } from '../support/forms.js';
+import { formOf, openForm, sessionOf, submitForm, type App, type Form } from '../support/forms.js';
 
 let fs: FakeLiteFS | undefined;
 afterEach(() => {
@@ -174,7 +174,7 @@ describe('cookies in cookie-parser’s j: JSON form', () => {
   it.each(['j:{}', 'j:{"a":1}', 'j:[1,2]', 'j:123', 'j:null'])('treat csrf=%s as no CSRF cookie: the form, never a 500', async (value) => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
-    const page = await request(app).get('/new').set('Cookie', `csrf=${value}`);
+    const page = await request(app).get('/new').set('Cookie', `csrf=${value}; ${sessionOf(app)}`);
     expect(page.status, page.text.slice(0, 300)).toBe(200);
     expect(page.text).toMatch(/name="_csrf" value="[^"]+"/);
     const res = await request(app).post('/new').set('Cookie', `csrf=${value}`).type('form').send({ ...fields, _csrf: 'anything' });

@@ -9,7 +9,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DRAFT_ID_PATTERN } from '../../src/article.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
-import { formOf, openForm, submitForm, type App, type Form } from '../support/forms.js';
+import { formOf, openForm, sessionOf, submitForm, type App, type Form } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
@@ -178,7 +178,7 @@ describe('the pages load their script and styles from the app only', () => {
   it('links /static/app.js and /static/app.css, serves both, and allows scripts from its own origin only', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
-    const page = await request(app).get('/new').expect(200);
+    const page = await request(app).get('/new').set('Cookie', sessionOf(app)).expect(200);
     expect(page.text).toContain('<script src="/static/app.js" defer></script>');
     expect(page.text).not.toMatch(/<script>|<script (?![^>]*src="\/static\/)/); // no inline script
     expect(page.text).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from another origin

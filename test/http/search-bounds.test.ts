@@ -7,6 +7,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seedArticles, wordOfRank } from '../../bench/support/articles.js';
 import { MAX_SEARCH_WORDS } from '../../src/sqlite/search-query.js';
+import { MAX_COMPLETIONS } from '../../src/sqlite/search-statement.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
 
 /** Holds SQLite's exclusive lock from another connection, as LiteFS does mid-apply on a replica. */
@@ -37,14 +38,14 @@ describe('a search of any shape gets an answer, and is told what was left out', 
   it('answers 300 repeats of a common word (once minutes of frozen process) at once, searched once', async () => {
     const page = await request(app).get('/').query({ search: Array(300).fill('the').join(' ') }).expect(200);
     expect(page.text).toContain('Cooking pasta');
-    expect(page.text).toMatch(/Searched for once, as they repeat a word before them[^<]*<q>the<\/q>\./);
+    expect(page.text).toMatch(/Searched for once, as they repeat a word before them[^<]*<q dir="auto">the<\/q>\./);
     expect(page.text).toMatch(/Your search was too long: only its start/);
   });
 
   it('answers a search with a NUL byte (once a 500: FTS5 stopped reading at it), without the NUL', async () => {
     const page = await request(app).get('/?search=repli%00cate%00').expect(200);
     expect(page.text).toContain('<mark>Replicating</mark> SQLite');
-    expect(page.text).toContain('<h1>Search: <q>replicate</q></h1>');
+    expect(page.text).toContain('<h1>Search: <q dir="auto">replicate</q></h1>');
     expect(page.text).not.toContain('\u0000');
     await request(app).get('/?search=%00').expect(200);
   });
@@ -55,13 +56,13 @@ describe('a search of any shape gets an answer, and is told what was left out', 
     const page = await request(app).get('/').query({ search: [...words, ...left].join(' ') }).expect(200);
     expect(page.text).toContain('<mark>Replicating</mark> SQLite');
     expect(page.text).not.toContain('Cooking pasta'); // "pasta" was not searched for
-    expect(page.text).toContain(`At most ${MAX_SEARCH_WORDS} words are searched for at once, so these were left out: <q>pasta</q>, <q>x</q>, <q>b</q>.`);
+    expect(page.text).toContain(`At most ${MAX_SEARCH_WORDS} words are searched for at once, so these were left out: <q dir="auto">pasta</q>, <q dir="auto">x</q>, <q dir="auto">b</q>.`);
     expect(page.text).not.toContain('<b>');
   });
 
   it('names words too long to be words, and says nothing when nothing was left out', async () => {
     const page = await request(app).get('/').query({ search: `${'z'.repeat(60)} pasta` }).expect(200);
-    expect(page.text).toContain(`Too long to be words, so left out: <q>${'z'.repeat(40)}…</q>.`);
+    expect(page.text).toContain(`Too long to be words, so left out: <q dir="auto">${'z'.repeat(40)}…</q>.`);
     expect(page.text).toContain('Cooking <mark>pasta</mark>');
     const plain = await request(app).get('/').query({ search: 'pasta' }).expect(200);
     expect(plain.text).not.toMatch(/left out|Searched for once|too long/);
@@ -86,8 +87,13 @@ describe('searches never hold up the process', () => {
   });
   afterAll(() => fs.close());
 
-  /** The worst search a reader may make: as many words as are searched for, all of them common. */
-  const worst = Array.from({ length: MAX_SEARCH_WORDS }, (_, rank) => wordOfRank(rank)).join(' ');
+  /**
+   * The worst search a reader may make: as many words as are searched for,
+   * all of them common, the last a prefix of many common words ("ser" starts
+   * 218 words of the vocabulary, ranks 5, 28, 32…), which adds
+   * MAX_COMPLETIONS more phrases.
+   */
+  const worst = [...Array.from({ length: MAX_SEARCH_WORDS - 1 }, (_, rank) => wordOfRank(rank)), 'ser'].join(' ');
 
   async function listen(app: Express): Promise<string> {
     server = app.listen(0, '127.0.0.1');
@@ -118,6 +124,28 @@ describe('searches never hold up the process', () => {
     expect(Math.max(...done.map((d) => d.doneAt))).toBeGreaterThan(answered);
     expect(done.map((d) => d.status)).toEqual(Array(8).fill(200));
     expect(done[0]!.body).toMatch(/<ol class="articles results">/);
+  });
+
+  it('on 10,000 articles, expands a prefix into at most MAX_COMPLETIONS words, and answers the worst allowed search in time', async () => {
+    const { app } = fs.app();
+    const res = await request(app).get('/').query({ search: worst }).expect(200);
+    // Some of the completions of "ser" (by stem, most common first) are what the page highlights.
+    const marked = new Set([...res.text.matchAll(/<mark>([^<]*)<\/mark>/g)].map((m) => m[1]!.toLowerCase()));
+    const completions = [...marked].filter((word) => word.startsWith('ser'));
+    expect(completions.length).toBeGreaterThan(0);
+    expect(completions.length).toBeLessThanOrEqual(MAX_COMPLETIONS);
+    expect(res.text).toMatch(/<a class="older" rel="next" href="\/\?search=/);
+  });
+
+  it('bounds a search of CJK runs as any other: at most 8 of them (each cut into its words), 200 characters in all', async () => {
+    const { app } = fs.app();
+    const run = '東京都に住んでいます毎朝電車で'; // 15 characters, cut into 9 words: one phrase
+    const words = Array.from({ length: MAX_SEARCH_WORDS + 2 }, (_, i) => `${run}${String.fromCodePoint(0x4e00 + i)}`);
+    const res = await request(app).get('/').query({ search: words.join(' ') }).expect(200);
+    expect(res.text).toMatch(/At most 8 words are searched for at once, so these were left out/);
+    expect(res.text).toMatch(/No article matches/);
+    const long = await request(app).get('/').query({ search: `${run.repeat(3)} `.repeat(5) }).expect(200);
+    expect(long.text).toMatch(/Your search was too long: only its start, above, was searched for/);
   });
 
   it('stops a search past its deadline (the worst allowed, on 10,000 articles, with 10 ms): 503, Retry-After', async () => {

@@ -142,8 +142,12 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
     const committing = (store: ArticleStore) =>
       ({
         list: store.list.bind(store),
+        latest: store.latest.bind(store),
+        index: store.index.bind(store),
         search: store.search.bind(store),
         get: store.get.bind(store),
+        update: store.update.bind(store),
+        delete: store.delete.bind(store),
         create(input) {
           const article = store.create(input);
           fs!.setPosition(42n); // what LiteFS does at the commit; its tx event is slower

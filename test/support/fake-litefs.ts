@@ -1,14 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import type { Express } from 'express';
+import request from 'supertest';
 import type { ArticleStore } from '../../src/article.js';
-import { createBlog, type Blog } from '../../src/blog.js';
+import { nameKey } from '../../src/author.js';
+import { createBlog, type Blog, type BlogOverrides } from '../../src/blog.js';
+import { hashSessionId, newSessionId, SESSION_COOKIE, SESSION_TTL_MS } from '../../src/http/auth.js';
 import { loadConfig } from '../../src/config.js';
 import type { CsrfOptions } from '../../src/http/csrf.js';
 import type { Metrics } from '../../src/http/metrics.js';
+import { hashPassword, type ScryptParams } from '../../src/password.js';
 import type { Fallback } from '../../src/ryw/index.js';
 import { formatLagFile, formatPosFile, liteFSFiles, readPosition } from '../../src/ryw/litefs/files.js';
 import type { LiteFSNode } from '../../src/ryw/litefs/litefs-node.js';
@@ -18,6 +22,15 @@ import { migrate } from '../../src/sqlite/migrations.js';
 
 export const SECRETS = ['test-secret-one-0123456789', 'test-secret-old-0123456789'];
 export const PRIMARY_ID = 'fra-1';
+/** scrypt at almost no cost, so that tests spend no time hashing; the apps built here use it for new hashes. */
+export const TEST_SCRYPT: ScryptParams = { log2N: 4, r: 8, p: 1 };
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+/** The fake directory each app was built on (FakeLiteFS.app()): test/support/forms.ts signs in through it. */
+const fakes = new WeakMap<Express, FakeLiteFS>();
+export function fakeOf(app: unknown): FakeLiteFS | undefined {
+  return fakes.get(app as Express);
+}
 
 /**
  * A directory laid out like a LiteFS mount (`app.db`, `app.db-pos`, `.primary`)
@@ -52,9 +65,8 @@ export class FakeLiteFS {
 
   setPrimary(primary: string | null): void {
     if (primary === null) {
-      try {
-        unlinkSync(this.files.primaryPath);
-      } catch {}
+      // Gone already is as good as removed.
+      rmSync(this.files.primaryPath, { force: true });
     } else writeFileSync(this.files.primaryPath, `${primary}\n`);
   }
 
@@ -83,6 +95,10 @@ export class FakeLiteFS {
     csrf?: CsrfOptions;
     /** The search workers' deadline, pool and queue (SearchWorkers). */
     search?: { deadlineMs?: number; workers?: number; maxQueued?: number; maxWaitMs?: number };
+    /** Sign-in limits, clock, scrypt's cost (default TEST_SCRYPT). */
+    auth?: BlogOverrides['auth'];
+    /** More of the environment, e.g. SITE_TITLE. */
+    env?: Record<string, string>;
   } = {}): { app: Express; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
     const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
     // The configuration as main.ts reads it, from the environment the test gives.
@@ -98,6 +114,7 @@ export class FakeLiteFS {
       ...(options.events ? { LITEFS_API: options.events.href } : {}),
       ...(options.migrateToken ? { MIGRATE_TOKEN: options.migrateToken } : {}),
       ...(publicMetrics === null ? { METRICS_PORT: '9999' } : publicMetrics.token !== null ? { METRICS_TOKEN: publicMetrics.token } : {}),
+      ...options.env,
     };
     const blog = createBlog(loadConfig(env), {
       log: pino({ level: 'silent' }),
@@ -108,9 +125,11 @@ export class FakeLiteFS {
       csrf: options.csrf,
       search: options.search,
       ryw: { pollMs: options.pollMs, writePaths: options.writePaths },
+      auth: { passwordParams: TEST_SCRYPT, ...options.auth },
     });
     // The store's search workers are terminated in the background: nothing waits on them.
     this.closers.push(() => void blog.close());
+    fakes.set(blog.app, this);
     return { app: blog.app, node: blog.ryw.node as LiteFSNode, database: blog.database, metrics: blog.metrics, blog };
   }
 
@@ -123,6 +142,35 @@ export class FakeLiteFS {
       .run(title, content, now, now);
     db.close();
     return Number(lastInsertRowid);
+  }
+
+  /** Seeds an author straight into the file (as `npm run author -- add` would, with TEST_SCRYPT); returns their id. */
+  async insertAuthor(name: string, password = TEST_PASSWORD): Promise<number> {
+    const hash = await hashPassword(password, TEST_SCRYPT);
+    const db = new Database(this.dbPath);
+    const { lastInsertRowid } = db
+      .prepare('INSERT INTO authors (name, name_key, password_hash, created) VALUES (?, ?, ?, ?)')
+      .run(name, nameKey(name), hash, new Date().toISOString());
+    db.close();
+    return Number(lastInsertRowid);
+  }
+
+  /**
+   * Seeds a session of `authorId` straight into the file, as if the author
+   * had signed in on the primary and it had replicated here; `id` (default:
+   * a new one) lets the same session be seeded on several fake nodes.
+   * Returns the `session=…` pair to send.
+   */
+  insertSession(authorId: number, id = newSessionId()): string {
+    const db = new Database(this.dbPath);
+    db.prepare('INSERT OR IGNORE INTO sessions (id_hash, author_id, created, expires) VALUES (?, ?, ?, ?)').run(
+      hashSessionId(id),
+      authorId,
+      new Date().toISOString(),
+      Date.now() + SESSION_TTL_MS,
+    );
+    db.close();
+    return `${SESSION_COOKIE}=${id}`;
   }
 
   close(): void {
@@ -146,4 +194,23 @@ export function serverTiming(header: string | undefined): { desc: string; dur: n
   const match = /ryw;desc=([a-z]+);dur=(\d+)/.exec(header ?? '');
   if (!match) throw new Error(`no ryw Server-Timing in ${JSON.stringify(header)}`);
   return { desc: match[1]!, dur: Number(match[2]) };
+}
+
+/** The `name=value` pair of a Set-Cookie header in `headers`, if any. */
+export function cookiePair(headers: Record<string, unknown>, name: string): string | undefined {
+  const all = (headers['set-cookie'] as string[] | undefined) ?? [];
+  return all.find((c) => c.startsWith(`${name}=`))?.split(';')[0];
+}
+
+/**
+ * Signs in through the form, as a browser would (GET /signin for its CSRF
+ * token, then POST), and returns the cookies to send as that author:
+ * `session=…; csrf=…` (the CSRF cookie too, so the caller can post forms).
+ */
+export async function signIn(app: Express, name: string, password = TEST_PASSWORD): Promise<string> {
+  const page = await request(app).get('/signin').expect(200);
+  const csrf = cookiePair(page.headers, 'csrf')!;
+  const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!;
+  const res = await request(app).post('/signin').set('Cookie', csrf).type('form').send({ name, password, _csrf: token }).expect(303);
+  return `${cookiePair(res.headers, 'session')!}; ${csrf}`;
 }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/error.js';
 import { SqliteArticleStore } from '../../src/sqlite/article-store.js';
 import { BUSY_BACKOFF_MS, SqliteDatabase } from '../../src/sqlite/database.js';
-import { migrate, SYNCHRONOUS } from '../../src/sqlite/migrations.js';
+import { migrate, MIGRATIONS, SYNCHRONOUS } from '../../src/sqlite/migrations.js';
 
 /** A store whose every statement fails as SQLite would, with `code`. */
 function storeFailingWith(code: string, message: string): SqliteArticleStore {
@@ -26,7 +26,7 @@ function storeFailingWith(code: string, message: string): SqliteArticleStore {
   return new SqliteArticleStore(database);
 }
 
-const input = { title: 'A title', content: 'Some content' };
+const input = { title: 'A title', content: 'Some content', authorId: 1 };
 
 describe('the store maps what SQLite refuses to what the user can do about it', () => {
   it.each([
@@ -76,6 +76,8 @@ describe('create() returns only what is committed', () => {
     const path = join(dir, 'app.db');
     const database = new SqliteDatabase(path, { create: true });
     migrate(database.handle());
+    // The author the articles name (articles.author_id references authors).
+    database.handle().prepare("INSERT INTO authors (name, name_key, password_hash, created) VALUES ('Ada', 'ada', 'x', 'x')").run();
     cleanups.push(() => database.close());
     return { path, database, store: new SqliteArticleStore(database) };
   }
@@ -111,13 +113,13 @@ describe('create() returns only what is committed', () => {
     expect(count(path)).toBe(0);
     // Not even this connection sees it: the refused transaction was rolled back.
     await new Promise((resolve) => setTimeout(resolve, BUSY_BACKOFF_MS + 50));
-    expect(store.list()).toEqual([]);
+    expect(store.list().items).toEqual([]);
 
     const article = store.create(draft);
     expect(article).toMatchObject({ id: 1, title: input.title, content: input.content });
     expect(store.create(draft).id).toBe(article.id);
     expect(count(path)).toBe(1);
-    expect(store.get(article.id)).toMatchObject({ title: input.title });
+    expect(store.get(article.id)).toMatchObject({ kind: 'found', article: { title: input.title, author: { id: 1, name: 'Ada' } } });
   });
 
   it('commits with synchronous = EXTRA, so that a commit survives a power cut right after it', () => {
@@ -187,5 +189,125 @@ describe('search() runs on a worker thread, refusing as the other reads do', () 
     // The worker's own back-off, as SqliteDatabase.guard() has it, then served again.
     await new Promise((resolve) => setTimeout(resolve, BUSY_BACKOFF_MS + 50));
     expect((await store.search('replicate')).hits).toHaveLength(1);
+  });
+});
+
+describe('editing and deleting, in the store', () => {
+  let dir: string | undefined;
+  let database: SqliteDatabase | undefined;
+  afterEach(() => {
+    database?.close();
+    database = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  function openStore(): SqliteArticleStore {
+    dir = mkdtempSync(join(tmpdir(), 'litefs-ryw-edit-'));
+    database = new SqliteDatabase(join(dir, 'app.db'), { create: true });
+    migrate(database.handle());
+    database.handle().prepare("INSERT INTO authors (name, name_key, password_hash, created) VALUES ('Ada', 'ada', 'x', 'x')").run();
+    // The text the search indexes, as main wires it (here: the content and a marker word, to see which was indexed).
+    return new SqliteArticleStore(database, { text: (content) => `${content} INDEXED` });
+  }
+
+  it('saves an edit made from the current revision, and refuses one from an older (conflict: the article as it is)', async () => {
+    const store = openStore();
+    const article = store.create({ ...input, authorId: 1 });
+    expect(article.revision).toBe(1);
+    const updated = store.update(article.id, { title: 'New title', content: 'New content', revision: 1 });
+    expect(updated).toMatchObject({ kind: 'updated', article: { title: 'New title', content: 'New content', revision: 2, author: { id: 1, name: 'Ada' } } });
+    const stale = store.update(article.id, { title: 'Lost?', content: 'No: refused', revision: 1 });
+    expect(stale).toMatchObject({ kind: 'conflict', current: { title: 'New title', revision: 2 } });
+    expect(store.get(article.id)).toMatchObject({ kind: 'found', article: { title: 'New title' } });
+    expect(store.update(999, { title: 't', content: 'c', revision: 1 })).toEqual({ kind: 'missing' });
+    // The search indexes the text it was given for the new version, not the old one.
+    expect((await store.search('INDEXED')).hits.map((hit) => hit.id)).toEqual([article.id]);
+    expect((await store.search('Some')).hits).toEqual([]);
+    await store.close();
+  });
+
+  it('deletes an article (its row and its text), leaves a tombstone, and never gives its id out again', async () => {
+    const store = openStore();
+    const keep = store.create({ title: 'Keep', content: 'kept', authorId: 1 });
+    const doomed = store.create({ title: 'Doomed', content: 'doomed words', authorId: 1 });
+    expect(store.delete(doomed.id, 2)).toMatchObject({ kind: 'conflict', current: { id: doomed.id, revision: 1 } });
+    const deleted = store.delete(doomed.id, 1);
+    expect(deleted).toMatchObject({ kind: 'deleted', deleted: expect.any(Date) });
+    expect(store.get(doomed.id)).toEqual({ kind: 'deleted', deleted: (deleted as { deleted: Date }).deleted });
+    expect(store.delete(doomed.id, null)).toMatchObject({ kind: 'already_deleted' });
+    expect(store.update(doomed.id, { title: 't', content: 'c', revision: 1 })).toMatchObject({ kind: 'deleted' });
+    expect(store.delete(999, null)).toEqual({ kind: 'missing' });
+    expect(store.list().items.map((a) => a.id)).toEqual([keep.id]);
+    expect(store.latest(10).map((a) => a.id)).toEqual([keep.id]);
+    expect(store.index(10).map((a) => a.id)).toEqual([keep.id]);
+    expect((await store.search('doomed')).hits).toEqual([]);
+    const db = database!.handle();
+    expect(db.prepare('SELECT count(*) AS n FROM articles WHERE id = ?').get(doomed.id)).toEqual({ n: 0 });
+    // The deleted id was the last one: without care SQLite would hand it out again.
+    expect(store.create({ title: 'Next', content: 'new', authorId: 1 }).id).toBe(doomed.id + 1);
+    await store.close();
+  });
+
+  it('lists pages of summaries with an excerpt of the indexed text', () => {
+    const store = openStore();
+    for (let i = 0; i < 5; i++) store.create({ title: `T${i}`, content: `Body **${i}**`, authorId: 1 });
+    const first = store.list({}, 2);
+    expect(first.items.map((a) => a.title)).toEqual(['T4', 'T3']);
+    expect(first.items[0]).toMatchObject({ excerpt: 'Body **4** INDEXED', author: { id: 1, name: 'Ada' } });
+    expect(first.newer).toBeNull();
+    const second = store.list({ before: first.older! }, 2);
+    expect(second.items.map((a) => a.title)).toEqual(['T2', 'T1']);
+    const third = store.list({ before: second.older! }, 2);
+    expect(third).toMatchObject({ items: [{ title: 'T0' }], older: null });
+    expect(store.list({ after: third.newer! }, 2).items.map((a) => a.title)).toEqual(['T2', 'T1']);
+    // Newer than the second page reaches the newest article: the first page.
+    expect(store.list({ after: second.newer! }, 2)).toEqual(first);
+  });
+});
+
+describe('the migration to Markdown, editing and deleting (index 3)', () => {
+  it('migrates existing articles in one transaction: readable as Markdown source, at revision 1, searchable, editable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'litefs-ryw-migrate-'));
+    try {
+      const path = join(dir, 'app.db');
+      const raw = new Database(path);
+      // The schema as it was before (migrations 0 to 2), with articles in it.
+      for (const [version, sql] of MIGRATIONS.slice(0, 3).entries()) {
+        raw.exec(sql);
+        raw.pragma(`user_version = ${version + 1}`);
+      }
+      raw.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('Old replication notes', 'LiteFS replicates.\nA second line, *not* markup then.', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')").run();
+      expect(migrate(raw)).toEqual({ from: 3, to: MIGRATIONS.length });
+      raw.close();
+
+      const database = new SqliteDatabase(path);
+      const store = new SqliteArticleStore(database);
+      const found = store.get(1);
+      expect(found).toMatchObject({ kind: 'found', article: { title: 'Old replication notes', content: 'LiteFS replicates.\nA second line, *not* markup then.', revision: 1, author: null } });
+      expect((await store.search('replication')).hits.map((hit) => hit.id)).toEqual([1]);
+      expect((await store.search('replicat')).hits.map((hit) => hit.id)).toEqual([1]);
+      expect(store.update(1, { title: 'Old replication notes', content: 'Now **Markdown**.', revision: 1 })).toMatchObject({ kind: 'updated', article: { revision: 2 } });
+      await store.close();
+      database.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is rolled back whole when it fails half-way: the schema and articles stay as they were', () => {
+    const db = new Database(':memory:');
+    for (const [version, sql] of MIGRATIONS.slice(0, 3).entries()) {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }
+    db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('t', 'c', 'x', 'x')").run();
+    // Something the migration creates already exists: it fails at that statement.
+    db.exec('CREATE TABLE deleted_articles (x)');
+    expect(() => migrate(db)).toThrow(/already exists/);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.prepare("SELECT count(*) AS n FROM pragma_table_info('articles') WHERE name = 'revision'").get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT count(*) AS n FROM articles_fts WHERE articles_fts MATCH ?').get('c')).toEqual({ n: 1 });
+    db.close();
   });
 });

@@ -5,10 +5,14 @@ import {
   MAX_SEARCH_LENGTH,
   MAX_SEARCH_WORDS,
   MAX_WORD_LENGTH,
+  PREFIX_TOKENIZER,
   SEARCH_TOKENIZER,
   searchTerms,
   SearchTokenizer,
+  toFtsPhrase,
 } from '../../src/sqlite/search-query.js';
+import { matchOf } from '../../src/sqlite/search-statement.js';
+import { WORD_BREAK } from '../../src/sqlite/search-text.js';
 
 const tokenizer = new SearchTokenizer();
 afterAll(() => tokenizer.close());
@@ -102,5 +106,41 @@ describe('searchTerms: what a search may contain', () => {
 
   it('leaves nothing to search for in punctuation alone', () => {
     for (const input of ['', '   ', '"', '*** ---', '\u0000']) expect(terms(input).match).toBeNull();
+  });
+});
+
+describe('prefixes and CJK words', () => {
+  it('searches the last word also as a prefix: by completions for words of 3 letters or more, natively for CJK', () => {
+    expect(terms('primary replicat').prefix).toEqual({ word: 'replicat', kind: 'completions' });
+    expect(terms('replicat pa').prefix).toBeNull(); // "pa" would be the start of half the vocabulary
+    expect(terms('東京').prefix).toEqual({ word: '東京', kind: 'native' });
+    expect(terms('都').prefix).toEqual({ word: '都', kind: 'native' });
+    expect(terms('"').prefix).toBeNull();
+  });
+
+  it('cuts a CJK word into the words the index holds, as one phrase: 東京都 is "東京 都"', () => {
+    expect(toFtsPhrase('東京都')).toBe(`"東京${WORD_BREAK}都"`);
+    expect(toFtsPhrase('LiteFS')).toBe('"LiteFS"');
+    // A run is one word of the search (a phrase of its parts), and the same run twice is searched once.
+    expect(terms('東京都に住んでいます 東京都').words).toEqual(['東京都に住んでいます', '東京都']);
+    expect(terms('東京都 東京都').ignored).toEqual([{ word: '東京都', reason: 'repeated' }]);
+  });
+
+  it('agrees with the unstemmed index on its tokenizer', () => {
+    const db = index('t', 'c');
+    const { sql } = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'articles_words'").get() as { sql: string };
+    expect(sql).toContain(`tokenize = '${PREFIX_TOKENIZER}'`);
+  });
+
+  it.each([
+    [['"a"'], null, [], '"a"'],
+    [['"a"', '"b"'], null, [], '"a" AND "b"'],
+    [['"a"', '"東京"'], { word: '東京', kind: 'native' }, [], '"a" AND "東京"*'],
+    [['"a"', '"replicat"'], { word: 'replicat', kind: 'completions' }, ['replication', 'x"y'], '"a" AND ("replicat" OR "replication" OR "x""y")'],
+  ] as const)('builds FTS5 queries that FTS5 reads (%j)', (phrases, prefix, completions, expected) => {
+    const match = matchOf(phrases, prefix, completions);
+    expect(match).toBe(expected);
+    const db = index('a b 東京 replication', 'x"y');
+    expect(() => db.prepare('SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?').get(match)).not.toThrow();
   });
 });

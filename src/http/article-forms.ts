@@ -1,0 +1,380 @@
+import { randomBytes } from 'node:crypto';
+import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import {
+  DRAFT_ID_PATTERN,
+  MAX_CONTENT_LENGTH,
+  MAX_TITLE_LENGTH,
+  mayEdit,
+  validateArticle,
+  type Article,
+  type ArticleErrors,
+  type ArticleMarkup,
+  type ArticleStore,
+} from '../article.js';
+import { AppError, isAppError } from '../error.js';
+import { parseId } from './article-params.js';
+import { requireAuthor, signInPath } from './auth.js';
+import { cookieOptions } from './cookies.js';
+import type { Csrf } from './csrf.js';
+import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
+import type { Render } from './views.js';
+
+/** Form bodies larger than this are refused (413) before parsing; the fields' own limits are far below. */
+export const FORM_BODY_LIMIT = '256kb';
+/** The form's hidden field that names its draft (see `ArticleInput.draftId`). */
+export const DRAFT_FIELD = '_draft';
+/** The edit and delete forms' hidden field: the revision the author started from (see `ArticleEdit`). */
+export const REVISION_FIELD = '_revision';
+const REVISION_PATTERN = /^[1-9][0-9]{0,14}$/;
+
+/** A new draft id: 128 random bits, so that no two forms ever share one. */
+export function newDraftId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+const parseBody = express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT });
+
+/** The article forms' POST paths: new, edit, delete. */
+export const ARTICLE_FORM_POST = /^\/(?:new|articles\/[1-9][0-9]{0,14}(?:\/delete)?)$/;
+/** Form posts whose session could not be looked up: the database was locked (see keepFormsWhenSessionBusy). */
+const sessionUnknown = new WeakSet<Response>();
+
+/**
+ * Mount right after sessionMiddleware(): an article form posted while the
+ * database is locked (the session lookup threw AppError('busy')) goes on to
+ * its route, which answers 503 with the form and the author's text, instead
+ * of to the error page, which would lose the text. Anything else is passed on.
+ */
+export const keepFormsWhenSessionBusy: ErrorRequestHandler = function keepFormsWhenSessionBusy(error: unknown, req, res, next) {
+  if (req.method !== 'POST' || !ARTICLE_FORM_POST.test(req.path) || !isAppError(error, 'busy')) return next(error);
+  sessionUnknown.add(res);
+  next();
+};
+
+/** What a form sent, as typed: shown again as it is whatever goes wrong. */
+interface Typed {
+  title: string;
+  content: string;
+  draftId: string | null;
+  /** The revision the edit started from; null when missing or malformed. */
+  revision: number | null;
+}
+
+function typedOf(req: Request): Typed {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const field = (name: string) => {
+    const value = body[name];
+    return typeof value === 'string' ? value : '';
+  };
+  const draft = field(DRAFT_FIELD);
+  const revision = field(REVISION_FIELD);
+  return {
+    title: field('title'),
+    content: field('content'),
+    draftId: DRAFT_ID_PATTERN.test(draft) ? draft : null,
+    revision: REVISION_PATTERN.test(revision) ? Number(revision) : null,
+  };
+}
+
+const wantsJson = (req: Request) => req.accepts(['html', 'json']) === 'json';
+
+/** The signed-out answer to a form: a JSON client gets JSON; a browser, the form again (the problem names the way to sign in). */
+const SIGNED_OUT =
+  'You are not signed in (or your session ended), so nothing was saved. Your text is still here: sign in in another tab, then send it again.';
+const expired = (what: string) => `This form had expired, so nothing was ${what}. Your text is still here: send it again.`;
+const crossSite = (what: string) => `${CROSS_SITE_MESSAGE} If you meant to ${what}, your text is still here: do it from this page.`;
+
+export interface ArticleFormRoutesOptions {
+  store: ArticleStore;
+  csrf: Csrf;
+  render: Render;
+  markup: ArticleMarkup;
+}
+
+/**
+ * Writing, editing and deleting articles: the signed-in author's. Any
+ * signed-in author may publish; an article is edited and deleted by its own
+ * author (articles from before authors existed, by any author: see
+ * mayEdit()). Every refused form comes back with what was typed, and with
+ * a fresh CSRF token, so that nothing is lost.
+ */
+export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRoutesOptions): Router {
+  const router = Router();
+  const limits = { maxTitle: MAX_TITLE_LENGTH, maxContent: MAX_CONTENT_LENGTH };
+  const token = (req: Request, res: Response) => csrf.generateCsrfToken(req, res, { cookieOptions: cookieOptions(req) });
+
+  interface EditorPage {
+    /** The article being edited; null for a new one. */
+    article: Article | null;
+    title: string;
+    content: string;
+    draftId?: string | null;
+    revision?: number;
+    errors?: ArticleErrors;
+    problem?: string;
+    /** Shown as a sign-in link beside the problem. */
+    signIn?: boolean;
+    /** The draft was already published, with other text (a new article). */
+    published?: Article;
+    /** The article as now stored, when it changed since the edit began. */
+    conflict?: { current: Article; html: string };
+  }
+
+  const showEditor = (req: Request, res: Response, status: number, page: EditorPage) =>
+    render(
+      res,
+      'editor',
+      {
+        ...limits,
+        ...page,
+        action: page.article ? `/articles/${page.article.id}` : '/new',
+        // A form shown again keeps its draft id: it is still the same draft.
+        draftId: page.draftId ?? newDraftId(),
+        errors: page.errors ?? {},
+        signInHref: page.signIn ? signInPath(page.article ? `/articles/${page.article.id}/edit` : '/new') : null,
+        csrfToken: token(req, res),
+      },
+      status,
+    );
+
+  /** The article behind an edit or delete URL, if this author may change it; otherwise the refusal (404, 410, 403). */
+  const editable = (res: Response, id: number): Article | 'gone' => {
+    const found = store.get(id);
+    if (found.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
+    if (found.kind === 'deleted') return 'gone';
+    if (!mayEdit(found.article, res.locals.author)) {
+      throw new AppError('forbidden', `Only its author, ${found.article.author?.name ?? 'who wrote it'}, can edit or delete this article.`);
+    }
+    return found.article;
+  };
+
+  /**
+   * The database could not commit, so nothing was saved (the store returns
+   * only once it has): say so, never 303/201, and keep everything typed (the
+   * draft id too, so that a retry whose first try did land finds it).
+   */
+  const refusedByDatabase = (
+    req: Request,
+    res: Response,
+    error: unknown,
+    what: string,
+    retry: string,
+    again: (problem: string) => void,
+  ): void => {
+    if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
+    const busy = error.code === 'busy';
+    res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
+    const problem = busy
+      ? `The database was busy and could not save your ${what} just now. Nothing was saved and your text is still here: ${retry} in a moment.`
+      : `The database could not save your ${what} just now (the primary may be changing). Nothing was saved and your text is still here: ${retry} in a few seconds.`;
+    // The form's script keeps its form on screen and shows the message.
+    if (wantsJson(req)) res.status(503).json({ error: error.code, message: problem });
+    else again(problem);
+  };
+
+  // --- Writing ----------------------------------------------------------------
+
+  router.get('/new', requireAuthor, (req, res) => showEditor(req, res, 200, { article: null, title: '', content: '', draftId: null }));
+
+  router.post('/new', parseBody, (req, res) => {
+    const typed = typedOf(req);
+    const again = (status: number, page: Partial<EditorPage>) =>
+      showEditor(req, res, status, { article: null, title: typed.title, content: typed.content, draftId: typed.draftId, ...page });
+    if (!csrf.validateRequest(req)) {
+      return again(403, { problem: isCrossSite(req) ? crossSite('publish this') : expired('saved') });
+    }
+    if (sessionUnknown.has(res))
+      return refusedByDatabase(req, res, new AppError('busy', 'locked'), 'article', 'try publishing again', (problem) =>
+        again(503, { problem }),
+      );
+    const author = res.locals.author;
+    if (!author) {
+      if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
+      return again(401, { problem: SIGNED_OUT, signIn: true });
+    }
+    const checked = validateArticle(typed);
+    if (!checked.ok) return again(400, { errors: checked.errors });
+    let article: Article;
+    try {
+      article = store.create({ ...checked.value, authorId: author.id });
+    } catch (error) {
+      return refusedByDatabase(req, res, error, 'article', 'try publishing again', (problem) => again(503, { problem }));
+    }
+    if (article.title !== checked.value.title || article.content !== checked.value.content) {
+      // The draft was published before with other text: the author went
+      // back to the form and changed it. Publishing it over the first would
+      // surprise them, and so would dropping the change: ask, with a new draft.
+      return again(409, {
+        draftId: null,
+        published: article,
+        problem:
+          'You already published this draft, with different text. Nothing was changed, and your new text is still here: press Publish to publish it as a new article.',
+      });
+    }
+    const location = `/articles/${article.id}`;
+    // The form's script (public/app.js) asks for JSON so that it can
+    // keep the form on screen when publishing fails; browsers without it get the redirect.
+    if (wantsJson(req)) res.status(201).location(location).json({ id: article.id, url: location });
+    else res.redirect(303, location);
+  });
+
+  // --- Editing ----------------------------------------------------------------
+
+  router.get('/articles/:id/edit', requireAuthor, (req, res) => {
+    const article = editable(res, parseId(req.params.id));
+    if (article === 'gone') throw new AppError('not_found', 'This article was deleted: there is nothing to edit.');
+    showEditor(req, res, 200, { article, title: article.title, content: article.content, revision: article.revision });
+  });
+
+  router.post('/articles/:id', parseBody, (req, res) => {
+    const id = parseId(req.params.id);
+    const typed = typedOf(req);
+    // Until the article is known, the form is shown as it came (its action needs only the id).
+    const stub = { id } as Article;
+    const again = (status: number, page: Partial<EditorPage>) =>
+      showEditor(req, res, status, {
+        article: stub,
+        title: typed.title,
+        content: typed.content,
+        revision: typed.revision ?? undefined,
+        ...page,
+      });
+    if (!csrf.validateRequest(req)) return again(403, { problem: isCrossSite(req) ? crossSite('save these changes') : expired('changed') });
+    if (sessionUnknown.has(res))
+      return refusedByDatabase(req, res, new AppError('busy', 'locked'), 'changes', 'try saving again', (problem) =>
+        again(503, { problem }),
+      );
+    if (!res.locals.author) {
+      if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
+      return again(401, { problem: SIGNED_OUT, signIn: true });
+    }
+    /** Deleted while the author was editing: nothing is lost, the text can be published as a new article. */
+    const deletedMeanwhile = () =>
+      showEditor(req, res, 410, {
+        article: null,
+        title: typed.title,
+        content: typed.content,
+        draftId: null,
+        problem:
+          'This article was deleted while you were editing it, so nothing was saved. Your text is still here: publish it as a new article if you want to keep it.',
+      });
+    const article = editable(res, id);
+    if (article === 'gone') return deletedMeanwhile();
+    const conflict = (current: Article, problem: string) =>
+      again(409, { article: current, revision: current.revision, conflict: { current, html: markup.render(current).html }, problem });
+    const checked = validateArticle(typed);
+    if (!checked.ok) return again(400, { article, errors: checked.errors });
+    if (typed.revision === null) {
+      return conflict(
+        article,
+        'This form did not say which version of the article it started from, so nothing was saved. The article as it is now is shown below, and your text is in the form: save again to replace it.',
+      );
+    }
+    let result;
+    try {
+      result = store.update(id, { title: checked.value.title, content: checked.value.content, revision: typed.revision });
+    } catch (error) {
+      return refusedByDatabase(req, res, error, 'changes', 'try saving again', (problem) => again(503, { article, problem }));
+    }
+    if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
+    if (result.kind === 'deleted') return deletedMeanwhile();
+    if (result.kind === 'conflict') {
+      const { current } = result;
+      // The same text saved twice (a retry after a lost answer, a double
+      // click): the first save went through, and this one asks for nothing more.
+      if (current.title !== checked.value.title || current.content !== checked.value.content) {
+        return conflict(
+          current,
+          'Someone saved a new version of this article while you were editing it, so your changes were not saved. Their version is shown below, and yours is in the form: combine them as you wish, then save again.',
+        );
+      }
+    }
+    const location = `/articles/${id}`;
+    if (wantsJson(req)) res.status(200).json({ id, url: location });
+    else res.redirect(303, location);
+  });
+
+  // --- Deleting ---------------------------------------------------------------
+
+  interface ConfirmPage {
+    article: Article;
+    problem?: string;
+    signIn?: boolean;
+    /** It changed since the confirmation page was opened. */
+    changed?: boolean;
+  }
+  const showConfirm = (req: Request, res: Response, status: number, page: ConfirmPage) =>
+    render(
+      res,
+      'delete',
+      {
+        ...page,
+        revision: page.article.revision,
+        signInHref: page.signIn ? signInPath(`/articles/${page.article.id}/delete`) : null,
+        csrfToken: token(req, res),
+      },
+      status,
+    );
+  const deleted = (req: Request, res: Response, id: number) => {
+    if (wantsJson(req)) return void res.status(200).json({ id, deleted: true });
+    res.redirect(303, `/?deleted=${id}`);
+  };
+
+  router.get('/articles/:id/delete', requireAuthor, (req, res) => {
+    const id = parseId(req.params.id);
+    const article = editable(res, id);
+    if (article === 'gone') return deleted(req, res, id);
+    showConfirm(req, res, 200, { article });
+  });
+
+  router.post('/articles/:id/delete', parseBody, (req, res) => {
+    const id = parseId(req.params.id);
+    const typed = typedOf(req);
+    const found = store.get(id);
+    if (found.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
+    if (!csrf.validateRequest(req)) {
+      if (found.kind === 'deleted') throw new AppError('forbidden', expired('deleted'));
+      return showConfirm(req, res, 403, {
+        article: found.article,
+        problem: isCrossSite(req)
+          ? `${CROSS_SITE_MESSAGE} Nothing was deleted.`
+          : 'This page had expired, so nothing was deleted. Press Delete again if you still mean it.',
+      });
+    }
+    if (!res.locals.author) {
+      if (wantsJson(req))
+        return void res.status(401).json({ error: 'unauthorized', message: 'You are not signed in, so nothing was deleted.' });
+      if (found.kind === 'deleted') return void res.redirect(303, signInPath('/'));
+      return showConfirm(req, res, 401, {
+        article: found.article,
+        problem: 'You are not signed in (or your session ended), so nothing was deleted.',
+        signIn: true,
+      });
+    }
+    const article = editable(res, id);
+    // Deleted already (a retry, another tab): what was asked is done.
+    if (article === 'gone') return deleted(req, res, id);
+    let result;
+    try {
+      result = store.delete(id, typed.revision);
+    } catch (error) {
+      if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
+      res.setHeader('Retry-After', String(error.code === 'busy' ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
+      const problem = 'The database could not delete the article just now: nothing was deleted. Try again in a moment.';
+      if (wantsJson(req)) return void res.status(503).json({ error: error.code, message: problem });
+      return showConfirm(req, res, 503, { article, problem });
+    }
+    if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
+    if (result.kind === 'conflict') {
+      return showConfirm(req, res, 409, {
+        article: result.current,
+        changed: true,
+        problem: 'This article was changed since you opened this page, so it was not deleted. Here it is as it is now: delete it anyway?',
+      });
+    }
+    deleted(req, res, id);
+  });
+
+  return router;
+}
