@@ -53,7 +53,7 @@ export interface SameSiteWritesOptions {
    * createCsrf()), so that the form is shown again with the author's text
    * rather than an error page.
    */
-  formPaths?: readonly string[];
+  formPaths?: readonly (string | RegExp)[];
 }
 
 /**
@@ -65,9 +65,10 @@ export interface SameSiteWritesOptions {
  * app.use(sameSiteWrites({ formPaths: ['/new'] }));
  */
 export function sameSiteWrites(options: SameSiteWritesOptions = {}): RequestHandler {
-  const formPaths = new Set(options.formPaths ?? []);
+  const formPaths = options.formPaths ?? [];
+  const isFormPath = (path: string) => formPaths.some((form) => (typeof form === 'string' ? form === path : form.test(path)));
   return function sameSiteWritesMiddleware(req, _res, next) {
-    if (!isCrossSite(req) || (req.method === 'POST' && formPaths.has(req.path))) return next();
+    if (!isCrossSite(req) || (req.method === 'POST' && isFormPath(req.path))) return next();
     throw new AppError('forbidden', CROSS_SITE_MESSAGE);
   };
 }

@@ -8,7 +8,7 @@ import type { AuthorStore, SessionStore } from '../author.js';
 import { AppError, isAppError } from '../error.js';
 import type { ReadYourWrites } from '../ryw/index.js';
 import type { Site } from '../site.js';
-import { articleRoutes, keepFormsWhenSessionBusy } from './articles.js';
+import { ARTICLE_FORM_POST, articleRoutes, keepFormsWhenSessionBusy } from './articles.js';
 import { AUTH_FORM_PATHS, authRoutes, sessionMiddleware, withSignedInAuthor, type AuthRoutesOptions } from './auth.js';
 import { cacheControl } from './cache-control.js';
 import { stringCookiesOnly } from './cookies.js';
@@ -107,7 +107,7 @@ export function createApp(options: AppOptions): Express {
   app.use(ryw.middleware);
   // Every write route: after readYourWrites(), so a replica replays a write and the primary refuses it.
   // The article form's own CSRF check refuses it instead (csrf.ts), so that the form comes back with the text.
-  app.use(sameSiteWrites({ formPaths: ['/new', ...AUTH_FORM_PATHS] }));
+  app.use(sameSiteWrites({ formPaths: [ARTICLE_FORM_POST, ...AUTH_FORM_PATHS] }));
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.get('/favicon.ico', (_req, res) => res.sendFile('favicon.svg', { root: PUBLIC_DIR, headers: { 'Content-Type': 'image/svg+xml' } }));
   const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;

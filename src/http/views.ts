@@ -13,7 +13,9 @@ export interface ServedFrom {
 
 /**
  * Eta templates from `views/`; `<%= %>` escapes, and no template uses the raw
- * form on user text. Each page gets `served` and `consistency` (what
+ * form (`<%~ %>`) on user text, with one exception: an article's body, which
+ * is HTML rendered by src/markdown/ with raw HTML off (safe by construction,
+ * tested in test/http/articles-markdown.test.ts). Each page gets `served` and `consistency` (what
  * read-your-writes left in `res.locals.ryw`) to say where it came from and
  * whether it waited or is stale.
  */

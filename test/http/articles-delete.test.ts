@@ -245,3 +245,16 @@ describe('delete, then read on a replica', () => {
     expect(page.text).toMatch(/class="notice notice-stale" role="status">Your latest change is still on its way to this region \(syd\)/);
   });
 });
+
+describe('a delete sent from another site', () => {
+  it('is refused with 403 and the confirmation again; nothing deleted', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    const id = await publish(app, { title: 'Still here', content: 'Whatever another site says.' });
+    const res = await confirmDelete(app, id, await openDelete(app, id)).set({ Origin: 'https://evil.example', Host: 'blog.example' }).expect(403);
+    expect(res.text).toContain('Nothing was deleted');
+    expect(rows(fs, 'SELECT id FROM deleted_articles')).toEqual([]);
+    await request(app).get(`/articles/${id}`).expect(200);
+  });
+});
+

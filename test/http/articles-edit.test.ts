@@ -320,3 +320,16 @@ describe('edit, then read on a replica', () => {
     expect(res.text).not.toContain('LiteFS ships');
   });
 });
+
+describe('an edit sent from another site', () => {
+  it('is refused with 403, the typed text kept, nothing saved', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    const id = await publish(app, first);
+    const res = await saveEdit(app, await openEdit(app, id), edited).set({ Origin: 'https://evil.example', Host: 'blog.example' }).expect(403);
+    expect(res.text).toContain('another site');
+    expect(titleField(res.text)).toBe(edited.title);
+    expect(contentField(res.text)).toBe(edited.content);
+    expect(stored(fs, id)).toMatchObject({ ...first, revision: 1 });
+  });
+});

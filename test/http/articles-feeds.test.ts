@@ -6,7 +6,7 @@
  */
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-// xml-js comes with `feed` (it writes the feed with it): here it reads the XML back, strictly (sax in strict mode).
+// xml-js (feed writes with it, and it is a dev dependency of ours too): here it reads the XML back, strictly (sax in strict mode).
 import { xml2js, type Element } from 'xml-js';
 import { FEED_ENTRIES } from '../../src/http/feeds.js';
 import { loadConfig } from '../../src/config.js';
