@@ -75,7 +75,10 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     // A bad ?region= gets the blog's own error page.
     replies: { invalid: ({ next }, message) => next(new AppError('invalid', message)) },
     onStreamState: (connected) =>
-      log.info({ api: config.litefsApi?.href }, connected ? 'following LiteFS events' : 'LiteFS events lost; polling the pos file while requests wait'),
+      log.info(
+        { api: config.litefsApi?.href },
+        connected ? 'following LiteFS events' : 'LiteFS events lost; polling the pos file while requests wait',
+      ),
     ...overrides.ryw,
   });
   metrics.watch(ryw.node);

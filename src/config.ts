@@ -55,15 +55,26 @@ export const MAX_SITE_TITLE_LENGTH = 100;
 export const MAX_SITE_DESCRIPTION_LENGTH = 300;
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
-const integer = (min: number, max: number) =>
-  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).optional());
+const integer = (min: number, max: number) => z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).optional());
 
 const schema = z.object({
   PORT: integer(0, 65535),
   DATABASE_URL: z.preprocess(emptyAsUndefined, z.string().optional()),
-  FLY_REGION: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9]{2,12}$/, 'must be 2 to 12 lowercase letters or digits').optional()),
+  FLY_REGION: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9]{2,12}$/, 'must be 2 to 12 lowercase letters or digits')
+      .optional(),
+  ),
   FLY_APP_NAME: z.preprocess(emptyAsUndefined, z.string().optional()),
-  FLY_MACHINE_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a hostname-like id').optional()),
+  FLY_MACHINE_ID: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a hostname-like id')
+      .optional(),
+  ),
   HOSTNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
   LITEFS_API: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
   RYW_SECRET: z.preprocess(
@@ -81,14 +92,28 @@ const schema = z.object({
   RYW_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   METRICS_PORT: integer(1, 65535),
   METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
-  SITE_TITLE: z.preprocess(emptyAsUndefined, z.string().trim().min(1, 'must not be blank').max(MAX_SITE_TITLE_LENGTH, `must be at most ${MAX_SITE_TITLE_LENGTH} characters`).optional()),
-  SITE_DESCRIPTION: z.preprocess(emptyAsUndefined, z.string().trim().max(MAX_SITE_DESCRIPTION_LENGTH, `must be at most ${MAX_SITE_DESCRIPTION_LENGTH} characters`).optional()),
+  SITE_TITLE: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .trim()
+      .min(1, 'must not be blank')
+      .max(MAX_SITE_TITLE_LENGTH, `must be at most ${MAX_SITE_TITLE_LENGTH} characters`)
+      .optional(),
+  ),
+  SITE_DESCRIPTION: z.preprocess(
+    emptyAsUndefined,
+    z.string().trim().max(MAX_SITE_DESCRIPTION_LENGTH, `must be at most ${MAX_SITE_DESCRIPTION_LENGTH} characters`).optional(),
+  ),
   // The blog's public address: an origin, as the app serves from its root and links are made from it.
   SITE_URL: z.preprocess(
     emptyAsUndefined,
     z
       .url({ protocol: /^https?$/ })
-      .refine((url) => new URL(url).href === `${new URL(url).origin}/`, 'must be an origin, like https://blog.example (no path, query or user)')
+      .refine(
+        (url) => new URL(url).href === `${new URL(url).origin}/`,
+        'must be an origin, like https://blog.example (no path, query or user)',
+      )
       .optional(),
   ),
 });
@@ -120,7 +145,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const vars = parsed.data;
   if (vars.METRICS_PORT !== undefined && vars.METRICS_PORT === (vars.PORT ?? DEFAULT_PORT)) {
-    throw new ConfigError(`METRICS_PORT: must differ from PORT, or /metrics would stay on the public port (got ${JSON.stringify(env.METRICS_PORT)})`);
+    throw new ConfigError(
+      `METRICS_PORT: must differ from PORT, or /metrics would stay on the public port (got ${JSON.stringify(env.METRICS_PORT)})`,
+    );
   }
   const databasePath = databasePathFromUrl(vars.DATABASE_URL ?? DEFAULT_DATABASE_URL);
   const databaseDir = dirname(databasePath);

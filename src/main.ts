@@ -8,7 +8,8 @@ async function main(config: Config): Promise<void> {
   const blog = createBlog(config);
   const { log, role } = blog;
   if (!config.rywEnabled) log.warn('RYW_ENABLED=false: read-your-writes is off; readers may not see their own writes');
-  if (config.ephemeralSecret) log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');
+  if (config.ephemeralSecret)
+    log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');
 
   const server: Server = createServer(blog.app, DEFAULT_LIMITS);
   // Same host as the public listener (every interface): on Fly, only fly.toml's services are public.
@@ -19,7 +20,10 @@ async function main(config: Config): Promise<void> {
   };
   try {
     const { port } = await listen(server, config.port);
-    log.info({ port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null }, `listening on http://localhost:${port}`);
+    log.info(
+      { port, role, database: config.databasePath, litefsApi: config.litefsApi?.href ?? null },
+      `listening on http://localhost:${port}`,
+    );
     if (metricsServer) {
       const { port: metricsPort } = await listen(metricsServer, config.metricsPort!);
       log.info({ port: metricsPort }, `metrics on http://localhost:${metricsPort}/metrics`);

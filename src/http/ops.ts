@@ -48,7 +48,10 @@ export function metricsRoutes({ metrics, token }: MetricsAccess): Router {
     if (expected !== null && !bearerMatches(req.get('authorization'), expected)) {
       throw new AppError('forbidden', 'A valid metrics token is required.');
     }
-    res.set('Cache-Control', 'no-store').set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    res
+      .set('Cache-Control', 'no-store')
+      .set('Content-Type', metrics.registry.contentType)
+      .send(await metrics.registry.metrics());
   });
   return router;
 }

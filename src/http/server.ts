@@ -94,7 +94,17 @@ export function createApp(options: AppOptions): Express {
       const ms = performance.now() - started;
       if (ms < SLOW_REQUEST_MS) return;
       const consistency = res.locals.ryw;
-      log.warn({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), decision: consistency?.timing, waitedMs: Math.round(consistency?.waitedMs ?? 0) }, 'slow request');
+      log.warn(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(ms),
+          decision: consistency?.timing,
+          waitedMs: Math.round(consistency?.waitedMs ?? 0),
+        },
+        'slow request',
+      );
     });
     next();
   });

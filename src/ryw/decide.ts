@@ -68,10 +68,7 @@ export type { ReplayTarget };
 export const RYW_REPLAY_STATE = 'ryw';
 
 /** What to do once the wait budget has run out. */
-export type TimeoutDecision =
-  | { kind: 'replay'; target: ReplayTarget }
-  | { kind: 'stale' }
-  | { kind: 'reject'; why: string };
+export type TimeoutDecision = { kind: 'replay'; target: ReplayTarget } | { kind: 'stale' } | { kind: 'reject'; why: string };
 
 export type Decision =
   | { kind: 'serve'; timing: 'none' | 'fresh' | 'replayed' | 'dropped' }

@@ -50,7 +50,8 @@ export function parseFlyReplay(value: string): ParsedReplay {
   const state = map.get('state');
   const withState = state !== undefined ? { state } : {};
   if (instance !== undefined) return { ok: true, target: { instance, ...withState } };
-  if (region !== undefined) return { ok: true, target: { region, ...(map.get('elsewhere') === 'true' ? { elsewhere: true } : {}), ...withState } };
+  if (region !== undefined)
+    return { ok: true, target: { region, ...(map.get('elsewhere') === 'true' ? { elsewhere: true } : {}), ...withState } };
   return { ok: false, reason: `fly-replay names no instance or region: "${value}"` };
 }
 
@@ -75,7 +76,9 @@ export function formatReplaySource(source: ReplaySource): string {
  * instance it came from (a request without one was not replayed by a proxy
  * we know). Null when absent or unusable.
  */
-export function parseReplaySource(header: string | undefined): { instance: string; region: string | null; timeMicros: number | null; state: string | null } | null {
+export function parseReplaySource(
+  header: string | undefined,
+): { instance: string; region: string | null; timeMicros: number | null; state: string | null } | null {
   if (!header) return null;
   const map = fields(header);
   const instance = map.get('instance');

@@ -4,7 +4,17 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
 import { tokenCookieOptions, readCookie } from './cookies.js';
-import { decide, decideWhenBusy, ofOlderLineage, RYW_REPLAY_STATE, type Fallback, type NodeFacts, type RequestFacts, type Timing, type Token } from './decide.js';
+import {
+  decide,
+  decideWhenBusy,
+  ofOlderLineage,
+  RYW_REPLAY_STATE,
+  type Fallback,
+  type NodeFacts,
+  type RequestFacts,
+  type Timing,
+  type Token,
+} from './decide.js';
 import { formatFlyReplay, FLY_REPLAY, FLY_REPLAY_SRC, parseReplaySource, type ReplayTarget } from './fly-replay.js';
 import { isOnLiteFS, LiteFSNode } from './litefs/litefs-node.js';
 import type { RywLocals } from './locals.js';
@@ -245,7 +255,12 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
    * primary instead of failing, as `decideWhenBusy()` says. Anything else
    * goes on to the app's error handler.
    */
-  const busyHandler: ErrorRequestHandler = function readYourWritesBusyHandler(error: unknown, req: Request, res: Response, next: NextFunction) {
+  const busyHandler: ErrorRequestHandler = function readYourWritesBusyHandler(
+    error: unknown,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ) {
     const decided = decidedOn.get(res);
     if (!decided || res.headersSent || !isBusy(error)) return next(error);
     const decision = decideWhenBusy(decided.request, decided.node);
@@ -258,10 +273,12 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
 }
 
 function liteFSNodeFor(options: ReadYourWritesOptions): LiteFSNode {
-  if (options.database === undefined) throw new TypeError('readYourWrites: give `database` (the path of the SQLite file in LiteFS’s mount) or `node`');
+  if (options.database === undefined)
+    throw new TypeError('readYourWrites: give `database` (the path of the SQLite file in LiteFS’s mount) or `node`');
   const path = databasePath(options.database);
   // LiteFS's API where it usually is, but only on LiteFS: standalone follows nothing.
-  const api = options.api === null ? null : options.api !== undefined ? new URL(options.api) : isOnLiteFS(path) ? new URL(DEFAULT_LITEFS_API) : null;
+  const api =
+    options.api === null ? null : options.api !== undefined ? new URL(options.api) : isOnLiteFS(path) ? new URL(DEFAULT_LITEFS_API) : null;
   return new LiteFSNode({
     databasePath: path,
     identity: { region: options.identity?.region ?? DEFAULT_REGION, instance: options.identity?.instance ?? hostname() },
@@ -275,7 +292,8 @@ function liteFSNodeFor(options: ReadYourWritesOptions): LiteFSNode {
 export function databasePath(database: string | URL): string {
   if (database instanceof URL || database.startsWith('file://')) return fileURLToPath(database);
   const path = database.startsWith('file:') ? database.slice('file:'.length) : database;
-  if (path === '' || path === ':memory:' || path.includes('?')) throw new TypeError(`readYourWrites: not a SQLite file: ${JSON.stringify(String(database))}`);
+  if (path === '' || path === ':memory:' || path.includes('?'))
+    throw new TypeError(`readYourWrites: not a SQLite file: ${JSON.stringify(String(database))}`);
   return isAbsolute(path) ? path : resolve(path);
 }
 

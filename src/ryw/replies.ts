@@ -33,7 +33,10 @@ const REPLAY_REASONS: Record<Exclude<ReplayReason, 'region'>, (primary: string) 
 
 export const defaultReplies: Replies = {
   replay({ res }, { target, reason }) {
-    const why = 'region' in target ? `This request asked for region ${target.region}; replaying it there.` : REPLAY_REASONS[reason === 'region' ? 'write' : reason](target.instance);
+    const why =
+      'region' in target
+        ? `This request asked for region ${target.region}; replaying it there.`
+        : REPLAY_REASONS[reason === 'region' ? 'write' : reason](target.instance);
     res.status(409).type('text/plain').send(`${why}\n`);
   },
   unavailable({ res }, why) {

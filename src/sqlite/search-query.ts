@@ -78,7 +78,11 @@ export function searchTerms(input: string, termsOf: TermsOf): SearchTerms {
   let text = input.replace(LINE_BREAKS_AND_TABS, ' ').replace(CONTROL_CHARACTERS, '').trim();
   const truncated = text.length > MAX_SEARCH_LENGTH;
   // Cut between words: half a word would search for another word.
-  if (truncated) text = text.slice(0, MAX_SEARCH_LENGTH + 1).replace(/\S*$/u, '').trimEnd();
+  if (truncated)
+    text = text
+      .slice(0, MAX_SEARCH_LENGTH + 1)
+      .replace(/\S*$/u, '')
+      .trimEnd();
   const candidates = text.match(WORD) ?? [];
   const short = [...new Set(candidates.filter((word) => word.length <= MAX_WORD_LENGTH))];
   const terms = termsOf(short);
@@ -111,10 +115,13 @@ export function searchTerms(input: string, termsOf: TermsOf): SearchTerms {
   }
   const last = words.at(-1);
   const prefix =
-    last === undefined ? null
-    : hasCjk(last) ? { word: last, kind: 'native' as const }
-    : [...last].length >= MIN_PREFIX_LENGTH ? { word: last, kind: 'completions' as const }
-    : null;
+    last === undefined
+      ? null
+      : hasCjk(last)
+        ? { word: last, kind: 'native' as const }
+        : [...last].length >= MIN_PREFIX_LENGTH
+          ? { word: last, kind: 'completions' as const }
+          : null;
   const phrases = words.map(toFtsPhrase);
   return { text, words, ignored, truncated, phrases, prefix, match: words.length === 0 ? null : phrases.join(' ') };
 }

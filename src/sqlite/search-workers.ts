@@ -68,10 +68,8 @@ function spawn(data: SearchWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData: data });
 }
 
-const timedOut = () =>
-  new AppError('unavailable', 'This search took too long and was stopped. Try again with fewer or less common words.');
-const overloaded = () =>
-  new AppError('unavailable', 'Too many searches are running right now. Try again in a few seconds.');
+const timedOut = () => new AppError('unavailable', 'This search took too long and was stopped. Try again with fewer or less common words.');
+const overloaded = () => new AppError('unavailable', 'Too many searches are running right now. Try again in a few seconds.');
 
 /**
  * A small pool of search workers: one search at a time per worker, the rest
@@ -115,12 +113,14 @@ export class SearchWorkers {
     this.closed = true;
     const refusal = new AppError('unavailable', 'The server is shutting down.');
     for (const job of this.queue.splice(0)) this.settle(job, refusal);
-    await Promise.all(this.slots.map(async (slot) => {
-      if (slot.job) this.settle(slot.job, refusal);
-      const worker = slot.worker;
-      Object.assign(slot, { worker: null, ready: false, job: null });
-      await worker?.terminate();
-    }));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.job) this.settle(slot.job, refusal);
+        const worker = slot.worker;
+        Object.assign(slot, { worker: null, ready: false, job: null });
+        await worker?.terminate();
+      }),
+    );
   }
 
   private pump(): void {

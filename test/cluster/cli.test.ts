@@ -43,7 +43,10 @@ function refusal(argv: string[]): string {
 
 describe('parseCliArgs', () => {
   it('reads the fault verbs, their numbers as numbers', () => {
-    expect(parseCliArgs(['lag', 'ewr', '800'])).toMatchObject({ verb: 'control', command: { verb: 'lag', target: 'ewr', ms: 800, jitterMs: 0 } });
+    expect(parseCliArgs(['lag', 'ewr', '800'])).toMatchObject({
+      verb: 'control',
+      command: { verb: 'lag', target: 'ewr', ms: 800, jitterMs: 0 },
+    });
     expect(parseCliArgs(['lag', 'fra-2', '300'])).toMatchObject({ command: { verb: 'lag', target: 'fra-2', ms: 300 } });
     expect(parseCliArgs(['lag', 'ewr', '800', '100'])).toMatchObject({ command: { verb: 'lag', ms: 800, jitterMs: 100 } });
     expect(parseCliArgs(['lag', 'ewr', '0'])).toMatchObject({ command: { verb: 'lag', ms: 0 } });
@@ -67,7 +70,14 @@ describe('parseCliArgs', () => {
   });
 
   it('reads start and status, with their options', () => {
-    expect(parseCliArgs([])).toMatchObject({ verb: 'start', regions: ['fra', 'ewr', 'syd'], basePort: 8080, env: {}, lease: 'consul', candidates: 2 });
+    expect(parseCliArgs([])).toMatchObject({
+      verb: 'start',
+      regions: ['fra', 'ewr', 'syd'],
+      basePort: 8080,
+      env: {},
+      lease: 'consul',
+      candidates: 2,
+    });
     expect(parseCliArgs(['start', '--regions', 'ams,lhr', '--base-port=9000', '--env', 'RYW_WAIT_MS=300', '--dir', '/tmp/c'])).toEqual({
       verb: 'start',
       dir: '/tmp/c',
@@ -232,7 +242,9 @@ describe('npm run cluster, as a process', () => {
   /** Runs the CLI with `--dir` on the stand-in's directory, or on `otherDir`. */
   const cli = (args: string[], otherDir?: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
     new Promise((done, fail) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--dir', otherDir ?? dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args, '--dir', otherDir ?? dir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -270,9 +282,18 @@ describe('npm run cluster, as a process', () => {
   });
 
   it.each([
-    [['lag', 'ewr', 'abc'], 'lag: ms must be a whole number of milliseconds, 0 or more; got "abc" (usage: lag <instance|region> <ms> [jitter-ms])'],
-    [['lag', 'ewr', '800ms'], 'lag: ms must be a whole number of milliseconds, 0 or more; got "800ms" (usage: lag <instance|region> <ms> [jitter-ms])'],
-    [['lag', 'ewr', '-5'], 'lag: ms must be a whole number of milliseconds, 0 or more; got "-5" (usage: lag <instance|region> <ms> [jitter-ms])'],
+    [
+      ['lag', 'ewr', 'abc'],
+      'lag: ms must be a whole number of milliseconds, 0 or more; got "abc" (usage: lag <instance|region> <ms> [jitter-ms])',
+    ],
+    [
+      ['lag', 'ewr', '800ms'],
+      'lag: ms must be a whole number of milliseconds, 0 or more; got "800ms" (usage: lag <instance|region> <ms> [jitter-ms])',
+    ],
+    [
+      ['lag', 'ewr', '-5'],
+      'lag: ms must be a whole number of milliseconds, 0 or more; got "-5" (usage: lag <instance|region> <ms> [jitter-ms])',
+    ],
     [['lag', 'xyz', '800'], 'lag: unknown instance or region xyz (instances: fra-1, fra-2, ewr-1, syd-1)'],
     [['start', 'syd'], 'start: start takes an instance, not a region (syd: syd-1)'],
     [['handoff', 'ewr-1'], 'handoff: ewr-1 is not a lease candidate (candidates: fra-1, fra-2)'],

@@ -110,7 +110,11 @@ describe('cluster control API', () => {
       const res = await post('cut', { origin: new URL(url).origin, 'content-type': 'application/json' }, '{"region":"syd"}');
       expect(res.status, url).toBe(200);
     }
-    expect(calls).toEqual([['cut', 'syd'], ['cut', 'syd'], ['cut', 'syd']]);
+    expect(calls).toEqual([
+      ['cut', 'syd'],
+      ['cut', 'syd'],
+      ['cut', 'syd'],
+    ]);
   });
 
   it('refuses a request from another origin (403), whatever it sends', async () => {
@@ -138,7 +142,10 @@ describe('cluster control API', () => {
 
   it('refuses environment variables other than the app settings (400), before restarting anything', async () => {
     for (const name of ['NODE_OPTIONS', 'PATH', 'LD_PRELOAD', 'PORT', 'DATABASE_URL', 'FLY_REGION', 'RYW_OTHER']) {
-      const answer = await callControl(controlUrl, 'restart', { region: 'fra', env: { RYW_FALLBACK: 'stale', [name]: '--import=data:text/javascript,process.exit(9)' } });
+      const answer = await callControl(controlUrl, 'restart', {
+        region: 'fra',
+        env: { RYW_FALLBACK: 'stale', [name]: '--import=data:text/javascript,process.exit(9)' },
+      });
       expect(answer.status, name).toBe(400);
       expect(answer.error).toContain(name);
     }
@@ -182,7 +189,11 @@ describe('cluster control API', () => {
       throw new Error('toxiproxy: connection refused');
     };
     try {
-      expect(await callControl(controlUrl, 'cut', { region: 'syd' })).toEqual({ ok: false, status: 500, error: 'toxiproxy: connection refused' });
+      expect(await callControl(controlUrl, 'cut', { region: 'syd' })).toEqual({
+        ok: false,
+        status: 500,
+        error: 'toxiproxy: connection refused',
+      });
     } finally {
       target.cut = cut;
     }

@@ -27,20 +27,41 @@ function standIn(instance: string, region: string, seen: Seen[]) {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const replaySrc = req.headers['fly-replay-src'] as string | undefined;
-      seen.push({ instance, method: req.method!, url: req.url!, body, replaySrc, flyRegion: req.headers['fly-region'] as string | undefined });
+      seen.push({
+        instance,
+        method: req.method!,
+        url: req.url!,
+        body,
+        replaySrc,
+        flyRegion: req.headers['fly-region'] as string | undefined,
+      });
       const path = req.url!.split('?')[0];
       const reply = (status: number, headers: http.OutgoingHttpHeaders, text: string) => {
         res.writeHead(status, headers);
         res.end(text);
       };
       if (path === '/healthz') {
-        return reply(200, { 'content-type': 'application/json' }, JSON.stringify({ region, instance, role: region === 'fra' ? 'primary' : 'replica', position: region === 'fra' ? '0000000000000009' : '0000000000000007' }));
+        return reply(
+          200,
+          { 'content-type': 'application/json' },
+          JSON.stringify({
+            region,
+            instance,
+            role: region === 'fra' ? 'primary' : 'replica',
+            position: region === 'fra' ? '0000000000000009' : '0000000000000007',
+          }),
+        );
       }
       if (path === '/loop') return reply(409, { 'fly-replay': `instance=${instance}` }, 'again');
       if (path === '/nowhere') return reply(409, { 'fly-replay': 'instance=mars-1' }, 'nowhere');
       if (path === '/to-syd' && region !== 'syd') return reply(409, { 'fly-replay': 'region=syd;state=from-test' }, 'go to syd');
-      if (req.method !== 'GET' && region !== 'fra') return reply(409, { 'fly-replay': 'instance=fra-1', 'server-timing': 'ryw;desc=replayed;dur=0' }, 'read-only replica');
-      reply(200, { 'content-type': 'text/plain', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'], 'server-timing': 'ryw;desc=none;dur=0' }, `${instance}:${body.length}`);
+      if (req.method !== 'GET' && region !== 'fra')
+        return reply(409, { 'fly-replay': 'instance=fra-1', 'server-timing': 'ryw;desc=replayed;dur=0' }, 'read-only replica');
+      reply(
+        200,
+        { 'content-type': 'text/plain', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'], 'server-timing': 'ryw;desc=none;dur=0' },
+        `${instance}:${body.length}`,
+      );
     });
   });
 }
@@ -152,7 +173,11 @@ describe('edge router, a region with two instances', () => {
   let edge: Edge;
 
   beforeAll(async () => {
-    for (const [instance, region] of [['fra-1', 'fra'], ['fra-2', 'fra'], ['syd-1', 'syd']] as const) {
+    for (const [instance, region] of [
+      ['fra-1', 'fra'],
+      ['fra-2', 'fra'],
+      ['syd-1', 'syd'],
+    ] as const) {
       const server = http.createServer((req, res) => {
         seen.push({ instance, method: req.method!, url: req.url!, body: '', replaySrc: undefined, flyRegion: undefined });
         req.resume();
@@ -220,7 +245,12 @@ describe('parseFlyReplay', () => {
   });
 
   it('reads back what the app writes, and the app reads back what the edge writes (one codec)', () => {
-    for (const target of [{ instance: 'fra-1' }, { instance: 'fra-1', state: 'ryw' }, { region: 'syd' }, { region: 'syd', elsewhere: true }]) {
+    for (const target of [
+      { instance: 'fra-1' },
+      { instance: 'fra-1', state: 'ryw' },
+      { region: 'syd' },
+      { region: 'syd', elsewhere: true },
+    ]) {
       expect(parseFlyReplay(formatFlyReplay(target))).toEqual({ ok: true, target });
     }
     const source = formatReplaySource({ instance: 'ewr-1', region: 'ewr', timeMicros: 1_700_000_000_000_000, state: 'ryw' });

@@ -42,7 +42,8 @@ async function writeUntilAcknowledged(author: Browser, url: string, title: strin
       return { location, page, at: performance.now(), failures };
     } catch (err) {
       failures.push(String(err).slice(0, 120));
-      if (performance.now() > deadline) throw new Error(`no write acknowledged in time; answers: ${failures.slice(-3).join(' | ')}`, { cause: err });
+      if (performance.now() > deadline)
+        throw new Error(`no write acknowledged in time; answers: ${failures.slice(-3).join(' | ')}`, { cause: err });
       await sleep(50);
     }
   }
@@ -136,7 +137,11 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
         const base = cluster.edgeUrl(i % 2 === 0 ? 'ewr' : 'fra');
         const form = await client.get(`${base}/new`);
         const csrf = /name="_csrf"\s+value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-        const page = await client.postForm(`${base}/new`, { title: title('During the handoff'), content: 'Written while the lease moves.', _csrf: csrf });
+        const page = await client.postForm(`${base}/new`, {
+          title: title('During the handoff'),
+          content: 'Written while the lease moves.',
+          _csrf: csrf,
+        });
         answers.push({ status: page.status, retryAfter: page.headers.get('retry-after'), hops: page.hops });
       }
     })();
@@ -199,7 +204,9 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
     const changes = cluster.primaryChanges();
     const { code, stdout } = await cli(cluster, ['status']);
     expect(code).toBe(0);
-    expect(stdout).toContain(`lease: consul (${cluster.lease.type === 'consul' ? cluster.lease.consulUrl : ''}, key litefs/primary), held by ${holder}; TTL 1000 ms, lock delay 100 ms`);
+    expect(stdout).toContain(
+      `lease: consul (${cluster.lease.type === 'consul' ? cluster.lease.consulUrl : ''}, key litefs/primary), held by ${holder}; TTL 1000 ms, lock delay 100 ms`,
+    );
     expect(stdout).toMatch(new RegExp(`^fra\\s+${holder}\\s+primary\\s+holder\\s`, 'm'));
     expect(stdout).toMatch(/^ewr\s+ewr-1\s+replica\s+-\s/m);
     expect(stdout).toContain(`primary changes (${changes.length}):`);
@@ -237,7 +244,10 @@ describe.skipIf(!tier.run)('a static lease (--lease static)', () => {
     const { page } = await author.postArticle(cluster.edgeUrl('ewr'), `Static ${Date.now().toString(36)}`);
     expect(page.hops).toEqual(['ewr-1', 'fra-1']);
     const handoff = await callControl(cluster.controlUrl, 'handoff', {});
-    expect(handoff).toMatchObject({ status: 400, error: 'the lease is static: the primary cannot move (start the cluster with --lease consul)' });
+    expect(handoff).toMatchObject({
+      status: 400,
+      error: 'the lease is static: the primary cannot move (start the cluster with --lease consul)',
+    });
 
     await cluster.kill('fra-1');
     await expect(cluster.waitForPrimary(3000)).rejects.toThrow('no primary within 3000 ms');

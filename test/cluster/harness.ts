@@ -75,7 +75,12 @@ async function cleanupAbandonedClusters(): Promise<void> {
     const state = await readState(dir);
     if (state && isAlive(state.ownerPid)) continue;
     if (!state) {
-      const age = Date.now() - (await stat(dir).then((s) => s.mtimeMs, () => 0));
+      const age =
+        Date.now() -
+        (await stat(dir).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ));
       if (age < ABANDONED_AFTER_MS) continue; // maybe another run starting right now
     }
     if (state) await killLeftovers(state);

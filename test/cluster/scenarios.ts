@@ -179,7 +179,13 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
        * ewr's `-pos` file: returns how long after the position arrived the
        * read was answered.
        */
-      const readRace = async (): Promise<{ decision: string | null; sinceArrivalMs: number; totalMs: number; body: string; name: string }> => {
+      const readRace = async (): Promise<{
+        decision: string | null;
+        sinceArrivalMs: number;
+        totalMs: number;
+        body: string;
+        name: string;
+      }> => {
         const author = await newAuthor();
         const name = title('Woken read');
         const { location } = await author.postArticle(cluster.edgeUrl('fra'), name);
@@ -254,7 +260,7 @@ export function defineClusterScenarios(name: string, start: () => Promise<Cluste
       // A restart faster than a heartbeat or two leaves it short of that.
       const ewr = cluster.node('ewr');
       const heardAfter = issuedBy + LINEAGE_MARGIN_MS + 100;
-      for (let deadline = Date.now() + 10_000; Date.now() - ((await ewr.lagMs()) ?? Infinity) < heardAfter; ) {
+      for (let deadline = Date.now() + 10_000; Date.now() - ((await ewr.lagMs()) ?? Infinity) < heardAfter;) {
         if (Date.now() > deadline) throw new Error(`ewr has not heard from the new primary since ${new Date(heardAfter).toISOString()}`);
         await sleep(50);
       }

@@ -42,48 +42,65 @@ describe.skipIf(!tier.run)('aborting a process cluster while it starts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('stops and unmounts everything when aborted while the replicas are starting', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'litefs-abort-'));
-    const controller = new AbortController();
-    const lines: string[] = [];
-    const starting = startProcessCluster({
-      dir,
-      basePort: 0,
-      signal: controller.signal,
-      log: (line) => {
-        lines.push(line);
-        if (line.startsWith('fra-1 primary')) controller.abort(new Error('Ctrl-C'));
-      },
-    });
-    await expect(starting).rejects.toThrow('Ctrl-C');
-    expect(lines.some((l) => l.startsWith('fra-1 primary')), lines.join('\n')).toBe(true);
-    expect(lines.some((l) => l.startsWith('edge')), 'the cluster must not have come up').toBe(false);
-    expect(await fuseMountsUnder(dir)).toEqual([]);
-    expect(await processesUsing(dir)).toEqual([]);
-  }, ABORT_TEST_TIMEOUT_MS);
+  it(
+    'stops and unmounts everything when aborted while the replicas are starting',
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'litefs-abort-'));
+      const controller = new AbortController();
+      const lines: string[] = [];
+      const starting = startProcessCluster({
+        dir,
+        basePort: 0,
+        signal: controller.signal,
+        log: (line) => {
+          lines.push(line);
+          if (line.startsWith('fra-1 primary')) controller.abort(new Error('Ctrl-C'));
+        },
+      });
+      await expect(starting).rejects.toThrow('Ctrl-C');
+      expect(
+        lines.some((l) => l.startsWith('fra-1 primary')),
+        lines.join('\n'),
+      ).toBe(true);
+      expect(
+        lines.some((l) => l.startsWith('edge')),
+        'the cluster must not have come up',
+      ).toBe(false);
+      expect(await fuseMountsUnder(dir)).toEqual([]);
+      expect(await processesUsing(dir)).toEqual([]);
+    },
+    ABORT_TEST_TIMEOUT_MS,
+  );
 
-  it('stops and unmounts everything when aborted while the primary is starting', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'litefs-abort-'));
-    const controller = new AbortController();
-    const starting = startProcessCluster({ dir, basePort: 0, signal: controller.signal });
-    const outcome = starting.then(
-      () => 'started',
-      (err: unknown) => err,
-    );
-    // Abort as soon as the primary's LiteFS runs (it then mounts and execs the app).
-    const primaryConfig = join(dir, 'fra-1', 'litefs.yml');
-    let seen: string[] = [];
-    for (let i = 0; i < 2000 && seen.length === 0; i++) {
-      seen = (await processesUsing(dir)).filter((p) => p.includes(primaryConfig));
-      if (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
-    }
-    controller.abort(new Error('Ctrl-C'));
-    const error = await outcome;
-    expect(seen.filter((p) => / mount -config /.test(p)), `the primary's LiteFS never ran: ${seen.join('; ')}`).toHaveLength(1);
-    expect(error).toEqual(new Error('Ctrl-C'));
-    expect(await fuseMountsUnder(dir)).toEqual([]);
-    expect(await processesUsing(dir)).toEqual([]);
-  }, ABORT_TEST_TIMEOUT_MS);
+  it(
+    'stops and unmounts everything when aborted while the primary is starting',
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'litefs-abort-'));
+      const controller = new AbortController();
+      const starting = startProcessCluster({ dir, basePort: 0, signal: controller.signal });
+      const outcome = starting.then(
+        () => 'started',
+        (err: unknown) => err,
+      );
+      // Abort as soon as the primary's LiteFS runs (it then mounts and execs the app).
+      const primaryConfig = join(dir, 'fra-1', 'litefs.yml');
+      let seen: string[] = [];
+      for (let i = 0; i < 2000 && seen.length === 0; i++) {
+        seen = (await processesUsing(dir)).filter((p) => p.includes(primaryConfig));
+        if (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      controller.abort(new Error('Ctrl-C'));
+      const error = await outcome;
+      expect(
+        seen.filter((p) => / mount -config /.test(p)),
+        `the primary's LiteFS never ran: ${seen.join('; ')}`,
+      ).toHaveLength(1);
+      expect(error).toEqual(new Error('Ctrl-C'));
+      expect(await fuseMountsUnder(dir)).toEqual([]);
+      expect(await processesUsing(dir)).toEqual([]);
+    },
+    ABORT_TEST_TIMEOUT_MS,
+  );
 
   it('starts nothing when aborted before it begins', async () => {
     dir = await mkdtemp(join(tmpdir(), 'litefs-abort-'));

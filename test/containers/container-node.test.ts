@@ -16,9 +16,13 @@ describe('startScript', () => {
     expect(script).not.toContain('rm -rf');
     expect(script.trimEnd().split('\n').at(-1)).toMatch(/^exec litefs mount -config \S+ -no-expand-env$/);
     // What sh makes of it: the values exactly as given.
-    const printed = execFileSync('sh', ['-c', `${script.replace(/^exec litefs.*$/m, '')}\nprintf '%s|%s|%s' "$RYW_FALLBACK" "$TITLE" "\${LITEFS_API-unset}"`], {
-      env: { PATH: process.env.PATH, LITEFS_API: 'http://127.0.0.1:1' },
-    }).toString();
+    const printed = execFileSync(
+      'sh',
+      ['-c', `${script.replace(/^exec litefs.*$/m, '')}\nprintf '%s|%s|%s' "$RYW_FALLBACK" "$TITLE" "\${LITEFS_API-unset}"`],
+      {
+        env: { PATH: process.env.PATH, LITEFS_API: 'http://127.0.0.1:1' },
+      },
+    ).toString();
     expect(printed).toBe("stale|it's $HOME|unset");
   });
 

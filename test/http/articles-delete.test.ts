@@ -251,10 +251,11 @@ describe('a delete sent from another site', () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
     const id = await publish(app, { title: 'Still here', content: 'Whatever another site says.' });
-    const res = await confirmDelete(app, id, await openDelete(app, id)).set({ Origin: 'https://evil.example', Host: 'blog.example' }).expect(403);
+    const res = await confirmDelete(app, id, await openDelete(app, id))
+      .set({ Origin: 'https://evil.example', Host: 'blog.example' })
+      .expect(403);
     expect(res.text).toContain('Nothing was deleted');
     expect(rows(fs, 'SELECT id FROM deleted_articles')).toEqual([]);
     await request(app).get(`/articles/${id}`).expect(200);
   });
 });
-

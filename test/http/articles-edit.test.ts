@@ -326,7 +326,9 @@ describe('an edit sent from another site', () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
     const id = await publish(app, first);
-    const res = await saveEdit(app, await openEdit(app, id), edited).set({ Origin: 'https://evil.example', Host: 'blog.example' }).expect(403);
+    const res = await saveEdit(app, await openEdit(app, id), edited)
+      .set({ Origin: 'https://evil.example', Host: 'blog.example' })
+      .expect(403);
     expect(res.text).toContain('another site');
     expect(titleField(res.text)).toBe(edited.title);
     expect(contentField(res.text)).toBe(edited.content);

@@ -61,15 +61,27 @@ describe('the consistency notice', () => {
     const { app } = fs.app({ waitMs: 50, fallback: 'stale' });
     const token = tokenCookie(tokenFor(11n));
     // public/app.js sets the cookie to the page's own URL just before it reloads it.
-    const reloaded = await request(app).get('/?search=x').set('Cookie', `${token}; ${CAUGHT_UP_COOKIE}=${encodeURIComponent('/?search=x')}`).expect(200);
-    expect(notice(reloaded.text)?.slice(1)).toEqual(['notice-caught-up', 'Your latest change has reached region ewr: this page shows it now.']);
+    const reloaded = await request(app)
+      .get('/?search=x')
+      .set('Cookie', `${token}; ${CAUGHT_UP_COOKIE}=${encodeURIComponent('/?search=x')}`)
+      .expect(200);
+    expect(notice(reloaded.text)?.slice(1)).toEqual([
+      'notice-caught-up',
+      'Your latest change has reached region ewr: this page shows it now.',
+    ]);
     expect((reloaded.headers['set-cookie'] as unknown as string[]).some((c) => c.startsWith(`${CAUGHT_UP_COOKIE}=;`))).toBe(true);
     // Another page (the cookie was for one URL), or the next one: nothing to say.
-    const elsewhere = await request(app).get('/').set('Cookie', `${token}; ${CAUGHT_UP_COOKIE}=${encodeURIComponent('/?search=x')}`).expect(200);
+    const elsewhere = await request(app)
+      .get('/')
+      .set('Cookie', `${token}; ${CAUGHT_UP_COOKIE}=${encodeURIComponent('/?search=x')}`)
+      .expect(200);
     expect(elsewhere.text).not.toContain('notice-slot');
     expect((await request(app).get('/?search=x').set('Cookie', token).expect(200)).text).not.toContain('notice-slot');
     // Still behind after all: stale says so, whatever the cookie.
-    const behind = await request(app).get('/').set('Cookie', `${tokenCookie(tokenFor(12n))}; ${CAUGHT_UP_COOKIE}=%2F`).expect(200);
+    const behind = await request(app)
+      .get('/')
+      .set('Cookie', `${tokenCookie(tokenFor(12n))}; ${CAUGHT_UP_COOKIE}=%2F`)
+      .expect(200);
     expect(notice(behind.text)?.[1]).toBe('notice-stale');
   });
 

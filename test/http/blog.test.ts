@@ -17,13 +17,17 @@ function expectStatus<T extends { status: number; text: string }>(res: T, status
   return res;
 }
 
-const unescapeHtml = (s: string) => s.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&amp;', '&');
+const unescapeHtml = (s: string) =>
+  s.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&amp;', '&');
 
 describe('writing and reading articles', () => {
   it('publishes an article and redirects to its page (303)', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
-    const res = expectStatus(await publish(app, { title: 'Distributed SQLite', content: 'LiteFS replicates it.\n\nSecond paragraph.' }), 303);
+    const res = expectStatus(
+      await publish(app, { title: 'Distributed SQLite', content: 'LiteFS replicates it.\n\nSecond paragraph.' }),
+      303,
+    );
     const page = await request(app).get(res.headers.location!).expect(200);
     expect(page.text).toContain('<h1 dir="auto">Distributed SQLite</h1>');
     expect(page.text).toContain('<p dir="auto">Second paragraph.</p>');
@@ -51,7 +55,9 @@ describe('writing and reading articles', () => {
     const { app } = fs.app();
     const res = await request(app).get(`/articles/${id}`).expect(400);
     expect(res.text).toMatch(/positive whole numbers/);
-    await request(app).get(`/articles?id=${encodeURIComponent(id)}`).expect(400);
+    await request(app)
+      .get(`/articles?id=${encodeURIComponent(id)}`)
+      .expect(400);
   });
 
   it('answers 404 for a missing article', async () => {
@@ -168,13 +174,16 @@ describe('search', () => {
     expect(page.text).not.toContain('Cooking pasta');
   });
 
-  it.each(['"', 'NEAR(', 'a OR', '*', 'title:x', '(((', 'AND', "'; DROP TABLE articles; --", '^'])('treats %s as text, never an FTS syntax error', async (query) => {
-    fs = new FakeLiteFS({ role: 'standalone' });
-    fs.insertArticle('Quotes " and stars *', 'text');
-    const { app } = fs.app();
-    const page = await request(app).get('/').query({ search: query }).expect(200);
-    expect(page.text).toMatch(/<h1>Search:/);
-  });
+  it.each(['"', 'NEAR(', 'a OR', '*', 'title:x', '(((', 'AND', "'; DROP TABLE articles; --", '^'])(
+    'treats %s as text, never an FTS syntax error',
+    async (query) => {
+      fs = new FakeLiteFS({ role: 'standalone' });
+      fs.insertArticle('Quotes " and stars *', 'text');
+      const { app } = fs.app();
+      const page = await request(app).get('/').query({ search: query }).expect(200);
+      expect(page.text).toMatch(/<h1>Search:/);
+    },
+  );
 
   it('shows the home page for an empty search', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
@@ -240,5 +249,4 @@ describe('bad input', () => {
     // The process is still serving.
     await request(app).get('/healthz').expect(200);
   });
-
 });

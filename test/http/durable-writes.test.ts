@@ -167,7 +167,8 @@ function canMakeImmutable(): boolean {
   }
 }
 const immutable = canMakeImmutable();
-if (!immutable) console.warn('durable-writes: SKIPPING the read-only-file case: `chattr +i` is not possible here (needs root on ext4/xfs/btrfs)');
+if (!immutable)
+  console.warn('durable-writes: SKIPPING the read-only-file case: `chattr +i` is not possible here (needs root on ext4/xfs/btrfs)');
 
 describe('a commit refused because the file stopped taking writes (SQLITE_IOERR at COMMIT)', () => {
   // Root ignores file modes, so chmod cannot do it; an immutable file refuses
@@ -225,7 +226,8 @@ describe('POST /migrate/up', () => {
     old.pragma('user_version = 1');
     old.close();
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, migrateToken: MIGRATE_TOKEN });
-    const migrateUp = () => request(app).post('/migrate/up').set('Authorization', `Bearer ${MIGRATE_TOKEN}`).set('Accept', 'application/json');
+    const migrateUp = () =>
+      request(app).post('/migrate/up').set('Authorization', `Bearer ${MIGRATE_TOKEN}`).set('Accept', 'application/json');
     const version = () => {
       const db = new Database(fs.dbPath, { readonly: true });
       try {

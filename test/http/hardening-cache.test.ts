@@ -36,7 +36,11 @@ describe('pages for one reader are private', () => {
   it('a page that waited for the reader’s write, and says so', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 5n });
     const { app, node } = fs.app({ waitMs: 5_000, pollMs: 5 });
-    const answer = request(app).get('/').set('Cookie', tokenCookie(tokenFor(6n))).expect(200).then((res) => res);
+    const answer = request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(6n)))
+      .expect(200)
+      .then((res) => res);
     await until(() => node.stats().waiting === 1);
     fs.setPosition(6n);
     const res = await answer;
@@ -48,7 +52,10 @@ describe('pages for one reader are private', () => {
   it('a page served stale, with its notice', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 5n });
     const { app } = fs.app({ waitMs: 50, fallback: 'stale' });
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(6n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(6n)))
+      .expect(200);
     expect(res.text).toMatch(/notice-stale/);
     expect(cacheControl(res)).toBe('private');
   });
@@ -56,7 +63,10 @@ describe('pages for one reader are private', () => {
   it('a page that includes the reader’s latest change (and, having nothing to tell, no notice)', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 6n });
     const { app } = fs.app();
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(5n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(5n)))
+      .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
     expect(res.text).not.toMatch(/class="notice/);
     expect(cacheControl(res)).toBe('private');
@@ -68,7 +78,9 @@ describe('pages for one reader are private', () => {
     const res = await submitForm(app, await openForm(app), { title: 'Mine', content: 'only' }).expect(303);
     expect((res.headers['set-cookie'] as unknown as string[]).some((c) => c.startsWith('ryw='))).toBe(true);
     expect(cacheControl(res)).toBe('private');
-    const json = await submitForm(app, await openForm(app), { title: 'Mine too', content: 'only' }).set('Accept', 'application/json').expect(201);
+    const json = await submitForm(app, await openForm(app), { title: 'Mine too', content: 'only' })
+      .set('Accept', 'application/json')
+      .expect(201);
     expect(cacheControl(json)).toBe('private');
   });
 

@@ -157,7 +157,10 @@ describe('writes sent from another site', () => {
     const json = await request(app).delete('/articles/1').set({ Origin: 'https://evil.example', Accept: 'application/json' }).expect(403);
     expect(json.body).toEqual({ error: 'forbidden', message: CROSS_SITE_MESSAGE });
     // The same request from the site itself runs.
-    await request(app).post('/migrate/up').set({ Authorization: `Bearer ${token}`, Origin: 'https://blog.example', Host: 'blog.example' }).expect(200);
+    await request(app)
+      .post('/migrate/up')
+      .set({ Authorization: `Bearer ${token}`, Origin: 'https://blog.example', Host: 'blog.example' })
+      .expect(200);
   });
 
   it('never refuses reads for where they came from', async () => {
@@ -174,10 +177,16 @@ describe('cookies in cookie-parser’s j: JSON form', () => {
   it.each(['j:{}', 'j:{"a":1}', 'j:[1,2]', 'j:123', 'j:null'])('treat csrf=%s as no CSRF cookie: the form, never a 500', async (value) => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
-    const page = await request(app).get('/new').set('Cookie', `csrf=${value}; ${sessionOf(app)}`);
+    const page = await request(app)
+      .get('/new')
+      .set('Cookie', `csrf=${value}; ${sessionOf(app)}`);
     expect(page.status, page.text.slice(0, 300)).toBe(200);
     expect(page.text).toMatch(/name="_csrf" value="[^"]+"/);
-    const res = await request(app).post('/new').set('Cookie', `csrf=${value}`).type('form').send({ ...fields, _csrf: 'anything' });
+    const res = await request(app)
+      .post('/new')
+      .set('Cookie', `csrf=${value}`)
+      .type('form')
+      .send({ ...fields, _csrf: 'anything' });
     expectFormKept(res, 403);
   });
 

@@ -32,7 +32,8 @@ async function serve(app: Parameters<typeof createServer>[0]): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-const decisions = (text: string, decision: string) => Number(new RegExp(`^ryw_decisions_total\\{decision="${decision}"\\} (\\d+)`, 'm').exec(text)?.[1]);
+const decisions = (text: string, decision: string) =>
+  Number(new RegExp(`^ryw_decisions_total\\{decision="${decision}"\\} (\\d+)`, 'm').exec(text)?.[1]);
 
 describe('METRICS_PORT: /metrics on its own listener', () => {
   it('answers 404 for /metrics on the public port, and serves the same counts on the metrics port only', async () => {

@@ -73,7 +73,10 @@ function dribble(socket: Socket, text: string, everyMs: number): void {
 
 /** Fails the test rather than hanging it when the server keeps the connection. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms))]);
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms)),
+  ]);
 }
 
 /** Resolves once `condition` holds; fails the test when it has not within `ms`. */
@@ -104,7 +107,9 @@ describe('the server cuts off clients that dawdle', () => {
   it('closes a connection whose body comes a byte at a time, once requestTimeout has passed', async () => {
     const port = await start({ headersTimeoutMs: 300, requestTimeoutMs: 1_000 });
     const { socket, received, closed } = await client(port);
-    socket.write('POST /new HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n');
+    socket.write(
+      'POST /new HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n',
+    );
     dribble(socket, 'title=slow&', 50);
     const ms = await within(closed, 6_000, 'slow body');
     expect(ms).toBeGreaterThanOrEqual(900);

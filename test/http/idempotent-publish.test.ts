@@ -184,7 +184,10 @@ describe('the pages load their script and styles from the app only', () => {
     expect(page.text).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from another origin
     const csp = page.headers['content-security-policy'] as string;
     expect(csp).toMatch(/script-src 'self'(;|$)/);
-    await request(app).get('/static/app.js').expect(200).expect('content-type', /javascript/);
+    await request(app)
+      .get('/static/app.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
     await request(app).get('/static/app.css').expect(200).expect('content-type', /css/);
     await request(app).get('/static/favicon.svg').expect(200).expect('content-type', /svg/);
   });

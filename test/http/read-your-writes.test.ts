@@ -78,7 +78,12 @@ describe('tokens issued after a write on the primary', () => {
     fs = new FakeLiteFS({ role: 'primary' });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
     const form = await openForm(app);
-    const res = await request(app).post('/new').set('Cookie', form.cookie).type('form').send({ _csrf: form.token, ...fields }).expect(status);
+    const res = await request(app)
+      .post('/new')
+      .set('Cookie', form.cookie)
+      .type('form')
+      .send({ _csrf: form.token, ...fields })
+      .expect(status);
     expect(setCookie(res.headers, 'ryw')).toBeUndefined();
     expect(res.headers['ryw-token']).toBeUndefined();
     expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
@@ -97,7 +102,12 @@ describe('tokens issued after a write on the primary', () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const standalone = fs.app().app;
     const form = await openForm(standalone);
-    const res = await request(standalone).post('/new').set('Cookie', form.cookie).type('form').send({ title: 'a', content: 'b', _csrf: form.token }).expect(303);
+    const res = await request(standalone)
+      .post('/new')
+      .set('Cookie', form.cookie)
+      .type('form')
+      .send({ title: 'a', content: 'b', _csrf: form.token })
+      .expect(303);
     expect(setCookie(res.headers, 'ryw')).toBeUndefined();
     expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
   });
@@ -108,7 +118,10 @@ describe('a replica reading with a token', () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 2_000 });
     const started = performance.now();
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(10n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(10n)))
+      .expect(200);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(serverTiming(res.headers['server-timing'])).toEqual({ desc: 'fresh', dur: 0 });
   });
@@ -116,7 +129,11 @@ describe('a replica reading with a token', () => {
   it('waits, and answers as soon as the position arrives, not at the deadline', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app, node } = fs.app({ waitMs: 4_000 });
-    const answer = request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(200).then((res) => res);
+    const answer = request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(11n)))
+      .expect(200)
+      .then((res) => res);
     await until(() => node.stats().waiting === 1);
     // The position arrives 300 ms into the wait: the answer comes no sooner, and soon after.
     const started = performance.now();
@@ -145,7 +162,9 @@ describe('a replica reading with a token', () => {
       .set('Cookie', tokenCookie(tokenFor(11n)))
       .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('replayed');
-    expect(res.text).toContain('Your nearest region had not caught up with your latest change yet, so this page came from the primary, in region fra.');
+    expect(res.text).toContain(
+      'Your nearest region had not caught up with your latest change yet, so this page came from the primary, in region fra.',
+    );
   });
 
   it('takes the token from the RYW-Token header too', async () => {
@@ -158,16 +177,31 @@ describe('a replica reading with a token', () => {
   it('takes the higher of the cookie and the header', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 100, fallback: 'error' });
-    await request(app).get('/').set('Cookie', tokenCookie(tokenFor(9n))).set('RYW-Token', tokenFor(11n)).expect(503);
-    await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).set('RYW-Token', tokenFor(9n)).expect(503);
-    const met = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(9n))).set('RYW-Token', tokenFor(10n)).expect(200);
+    await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(9n)))
+      .set('RYW-Token', tokenFor(11n))
+      .expect(503);
+    await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(11n)))
+      .set('RYW-Token', tokenFor(9n))
+      .expect(503);
+    const met = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(9n)))
+      .set('RYW-Token', tokenFor(10n))
+      .expect(200);
     expect(serverTiming(met.headers['server-timing']).desc).toBe('fresh');
   });
 
   it('accepts tokens signed with an older secret of the list', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app();
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(10n, { secrets: [SECRETS[1]!] }))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(10n, { secrets: [SECRETS[1]!] })))
+      .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
   });
 
@@ -178,7 +212,10 @@ describe('a replica reading with a token', () => {
       fs = new FakeLiteFS({ role: 'replica', position: 10n });
       const { app } = fs.app({ waitMs: WAIT, fallback: 'replay' });
       const started = performance.now();
-      const res = await request(app).get('/articles/1').set('Cookie', tokenCookie(tokenFor(11n))).expect(409);
+      const res = await request(app)
+        .get('/articles/1')
+        .set('Cookie', tokenCookie(tokenFor(11n)))
+        .expect(409);
       // At the deadline: not before it, and not long after.
       expect(performance.now() - started).toBeGreaterThanOrEqual(WAIT - 10);
       expect(performance.now() - started).toBeLessThan(WAIT + 1_000);
@@ -192,7 +229,10 @@ describe('a replica reading with a token', () => {
     it('serves the page marked stale (fallback stale)', async () => {
       fs = new FakeLiteFS({ role: 'replica', position: 10n });
       const { app } = fs.app({ waitMs: WAIT, fallback: 'stale' });
-      const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(200);
+      const res = await request(app)
+        .get('/')
+        .set('Cookie', tokenCookie(tokenFor(11n)))
+        .expect(200);
       expect(serverTiming(res.headers['server-timing']).desc).toBe('stale');
       expect(res.text).toContain('data-ryw="stale"');
       expect(res.text).toMatch(/Your latest change is still on its way to this region \(ewr\)/);
@@ -201,7 +241,10 @@ describe('a replica reading with a token', () => {
     it('answers 503 with Retry-After: 1 (fallback error)', async () => {
       fs = new FakeLiteFS({ role: 'replica', position: 10n });
       const { app } = fs.app({ waitMs: WAIT, fallback: 'error' });
-      const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(503);
+      const res = await request(app)
+        .get('/')
+        .set('Cookie', tokenCookie(tokenFor(11n)))
+        .expect(503);
       expect(res.headers['retry-after']).toBe('1');
       expect(res.text).toMatch(/not caught up/);
     });
@@ -238,7 +281,10 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
   it('an oversized cookie is counted as oversized, not forged', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app();
-    await request(app).get('/').set('Cookie', tokenCookie(`s:${'a'.repeat(4_000)}`)).expect(200);
+    await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(`s:${'a'.repeat(4_000)}`))
+      .expect(200);
     const metrics = await request(app).get('/metrics').expect(200);
     expect(metrics.text).toMatch(/ryw_tokens_dropped_total\{reason="oversized"\} 1/);
     expect(metrics.text).not.toMatch(/ryw_tokens_dropped_total\{reason="forged"\} 1/);
@@ -247,7 +293,10 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
   it('on the primary, a token ahead of its position (an older lineage)', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 3n });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, waitMs: 3_000 });
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(500n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(500n)))
+      .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
     expect(setCookie(res.headers, 'ryw')).toMatch(/^ryw=; .*Expires=Thu, 01 Jan 1970/);
   });
@@ -257,7 +306,10 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
     fs.setLag(900); // heard from the primary 0.9 s ago
     const { app } = fs.app({ waitMs: 3_000, fallback: 'stale' });
     const started = performance.now();
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(500n, { issuedAt: Date.now() - 30_000 }))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(500n, { issuedAt: Date.now() - 30_000 })))
+      .expect(200);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(serverTiming(res.headers['server-timing'])).toEqual({ desc: 'dropped', dur: 0 });
     expect(setCookie(res.headers, 'ryw')).toMatch(/^ryw=; .*Expires=Thu, 01 Jan 1970/);
@@ -267,7 +319,10 @@ describe('dropped tokens: never waited on, cookie cleared', () => {
     fs = new FakeLiteFS({ role: 'replica', position: 3n });
     fs.setLag(60_000);
     const { app } = fs.app({ waitMs: 200, fallback: 'stale' });
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(500n, { issuedAt: Date.now() - 30_000 }))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(500n, { issuedAt: Date.now() - 30_000 })))
+      .expect(200);
     const timing = serverTiming(res.headers['server-timing']);
     expect(timing.desc).toBe('stale');
     // The whole budget, then the fallback.
@@ -292,7 +347,10 @@ describe('with RYW_ENABLED=false', () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 3_000, fallback: 'error', rywEnabled: false });
     const started = performance.now();
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(11n)))
+      .expect(200);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
     expect((await request(app).post('/new').expect(409)).headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
@@ -305,7 +363,10 @@ describe('health, metrics and static files', () => {
     const { app } = fs.app({ waitMs: 3_000, fallback: 'error' });
     for (const path of ['/healthz', '/metrics', '/static/app.css']) {
       const started = performance.now();
-      const res = await request(app).get(path).set('Cookie', tokenCookie(tokenFor(11n))).expect(200);
+      const res = await request(app)
+        .get(path)
+        .set('Cookie', tokenCookie(tokenFor(11n)))
+        .expect(200);
       expect(performance.now() - started).toBeLessThan(1_000);
       expect(serverTiming(res.headers['server-timing']).desc).toBe('none');
     }
@@ -314,8 +375,14 @@ describe('health, metrics and static files', () => {
   it('count each decision and the waits in /metrics', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 50, fallback: 'stale' });
-    await request(app).get('/').set('Cookie', tokenCookie(tokenFor(11n))).expect(200);
-    await request(app).get('/').set('Cookie', tokenCookie(tokenFor(10n))).expect(200);
+    await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(11n)))
+      .expect(200);
+    await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(10n)))
+      .expect(200);
     await request(app).get('/').set('Cookie', tokenCookie('s:forged')).expect(200);
     const res = await request(app).get('/metrics').expect(200);
     expect(res.text).toMatch(/ryw_decisions_total\{decision="stale"\} 1/);

@@ -118,7 +118,10 @@ describe('?region=', () => {
   it('serves in its own region; with an unmet token it serves stale there, never replays away', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 5n });
     const { app } = fs.app({ region: 'syd', waitMs: 150, fallback: 'replay' });
-    const res = await request(app).get('/?region=syd').set('Cookie', tokenCookie(tokenFor(6n))).expect(200);
+    const res = await request(app)
+      .get('/?region=syd')
+      .set('Cookie', tokenCookie(tokenFor(6n)))
+      .expect(200);
     expect(res.headers['fly-replay']).toBeUndefined();
     expect(serverTiming(res.headers['server-timing']).desc).toBe('stale');
     expect(res.text).toContain('data-ryw="stale"');

@@ -36,7 +36,10 @@ describe('a search of any shape gets an answer, and is told what was left out', 
   afterAll(() => fs.close());
 
   it('answers 300 repeats of a common word (once minutes of frozen process) at once, searched once', async () => {
-    const page = await request(app).get('/').query({ search: Array(300).fill('the').join(' ') }).expect(200);
+    const page = await request(app)
+      .get('/')
+      .query({ search: Array(300).fill('the').join(' ') })
+      .expect(200);
     expect(page.text).toContain('Cooking pasta');
     expect(page.text).toMatch(/Searched for once, as they repeat a word before them[^<]*<q dir="auto">the<\/q>\./);
     expect(page.text).toMatch(/Your search was too long: only its start/);
@@ -53,15 +56,23 @@ describe('a search of any shape gets an answer, and is told what was left out', 
   it(`searches at most ${MAX_SEARCH_WORDS} words and names the ones it left out, escaped`, async () => {
     const words = ['primary', 'the', 'writes', 'takes', 'LiteFS', 'every', 'transaction', 'replicates'];
     const left = ['pasta', 'x<b>'];
-    const page = await request(app).get('/').query({ search: [...words, ...left].join(' ') }).expect(200);
+    const page = await request(app)
+      .get('/')
+      .query({ search: [...words, ...left].join(' ') })
+      .expect(200);
     expect(page.text).toContain('<mark>Replicating</mark> SQLite');
     expect(page.text).not.toContain('Cooking pasta'); // "pasta" was not searched for
-    expect(page.text).toContain(`At most ${MAX_SEARCH_WORDS} words are searched for at once, so these were left out: <q dir="auto">pasta</q>, <q dir="auto">x</q>, <q dir="auto">b</q>.`);
+    expect(page.text).toContain(
+      `At most ${MAX_SEARCH_WORDS} words are searched for at once, so these were left out: <q dir="auto">pasta</q>, <q dir="auto">x</q>, <q dir="auto">b</q>.`,
+    );
     expect(page.text).not.toContain('<b>');
   });
 
   it('names words too long to be words, and says nothing when nothing was left out', async () => {
-    const page = await request(app).get('/').query({ search: `${'z'.repeat(60)} pasta` }).expect(200);
+    const page = await request(app)
+      .get('/')
+      .query({ search: `${'z'.repeat(60)} pasta` })
+      .expect(200);
     expect(page.text).toContain(`Too long to be words, so left out: <q dir="auto">${'z'.repeat(40)}…</q>.`);
     expect(page.text).toContain('Cooking <mark>pasta</mark>');
     const plain = await request(app).get('/').query({ search: 'pasta' }).expect(200);
@@ -141,10 +152,16 @@ describe('searches never hold up the process', () => {
     const { app } = fs.app();
     const run = '東京都に住んでいます毎朝電車で'; // 15 characters, cut into 9 words: one phrase
     const words = Array.from({ length: MAX_SEARCH_WORDS + 2 }, (_, i) => `${run}${String.fromCodePoint(0x4e00 + i)}`);
-    const res = await request(app).get('/').query({ search: words.join(' ') }).expect(200);
+    const res = await request(app)
+      .get('/')
+      .query({ search: words.join(' ') })
+      .expect(200);
     expect(res.text).toMatch(/At most 8 words are searched for at once, so these were left out/);
     expect(res.text).toMatch(/No article matches/);
-    const long = await request(app).get('/').query({ search: `${run.repeat(3)} `.repeat(5) }).expect(200);
+    const long = await request(app)
+      .get('/')
+      .query({ search: `${run.repeat(3)} `.repeat(5) })
+      .expect(200);
     expect(long.text).toMatch(/Your search was too long: only its start, above, was searched for/);
   });
 
@@ -158,24 +175,42 @@ describe('searches never hold up the process', () => {
 
   it('answers 503 with Retry-After when a search overruns, replaces its worker, and serves the next search', async () => {
     const { app } = fs.app({ search: { deadlineMs: 50 } });
-    await request(app).get('/').query({ search: wordOfRank(3_000) }).expect(200); // the worker is up
+    await request(app)
+      .get('/')
+      .query({ search: wordOfRank(3_000) })
+      .expect(200); // the worker is up
     // Stuck for the busy timeout (100 ms), past the 50 ms deadline.
     unlock = lockDatabase(fs.dbPath);
     const started = performance.now();
-    const stuck = await request(app).get('/').query({ search: wordOfRank(3_000) }).expect(503);
+    const stuck = await request(app)
+      .get('/')
+      .query({ search: wordOfRank(3_000) })
+      .expect(503);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(stuck.headers['retry-after']).toBe('5');
     expect(stuck.text).toMatch(/This search took too long and was stopped/);
     unlock();
-    const next = await request(app).get('/').query({ search: wordOfRank(3_000) }).expect(200);
+    const next = await request(app)
+      .get('/')
+      .query({ search: wordOfRank(3_000) })
+      .expect(200);
     expect(next.text).toMatch(/<mark>/);
   });
 
   it('refuses searches beyond the queue at once (503) instead of piling them up', async () => {
     const { app } = fs.app({ search: { maxQueued: 1 } });
-    await request(app).get('/').query({ search: wordOfRank(3_000) }).expect(200);
+    await request(app)
+      .get('/')
+      .query({ search: wordOfRank(3_000) })
+      .expect(200);
     unlock = lockDatabase(fs.dbPath); // holds the one worker for 100 ms
-    const answers = await Promise.all(Array.from({ length: 3 }, () => request(app).get('/').query({ search: wordOfRank(3_000) })));
+    const answers = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        request(app)
+          .get('/')
+          .query({ search: wordOfRank(3_000) }),
+      ),
+    );
     expect(answers.map((res) => res.status)).toEqual([503, 503, 503]);
     expect(answers.filter((res) => /Too many searches are running right now/.test(res.text))).toHaveLength(1);
     expect(answers.filter((res) => /busy applying changes/.test(res.text))).toHaveLength(2);

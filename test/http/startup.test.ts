@@ -7,7 +7,6 @@ import { freePort } from '../../tools/cluster/ports.js';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 
-
 function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(TSX, ['src/main.ts'], { env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -22,8 +22,10 @@ afterEach(async () => {
 });
 
 const setCookies = (headers: Record<string, unknown>) => (headers['set-cookie'] as string[] | undefined) ?? [];
-const clearsTokenCookie = (headers: Record<string, unknown>) => setCookies(headers).some((c) => /^ryw=; .*Expires=Thu, 01 Jan 1970/.test(c));
-const setsToken = (headers: Record<string, unknown>) => headers['ryw-token'] !== undefined || setCookies(headers).some((c) => /^ryw=s/.test(c));
+const clearsTokenCookie = (headers: Record<string, unknown>) =>
+  setCookies(headers).some((c) => /^ryw=; .*Expires=Thu, 01 Jan 1970/.test(c));
+const setsToken = (headers: Record<string, unknown>) =>
+  headers['ryw-token'] !== undefined || setCookies(headers).some((c) => /^ryw=s/.test(c));
 
 const until = async (condition: () => boolean, ms = 3_000) => {
   const deadline = Date.now() + ms;
@@ -76,11 +78,14 @@ describe('each carried token is judged on its own', () => {
     expect(metrics.text).toMatch(/ryw_tokens_dropped_total\{reason="lineage"\} 1/);
   });
 
-  it('a cookie in cookie-parser\'s JSON form (ryw=j:{}) is malformed: dropped and cleared, never a 500', async () => {
+  it("a cookie in cookie-parser's JSON form (ryw=j:{}) is malformed: dropped and cleared, never a 500", async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 2_000, fallback: 'error' });
     for (const value of ['j:{}', 'j:[1,2]', 'j:42', 'j:null']) {
-      const res = await request(app).get('/').set('Cookie', `ryw=${encodeURIComponent(value)}`).expect(200);
+      const res = await request(app)
+        .get('/')
+        .set('Cookie', `ryw=${encodeURIComponent(value)}`)
+        .expect(200);
       expect(serverTiming(res.headers['server-timing'])).toEqual({ desc: 'dropped', dur: 0 });
       expect(clearsTokenCookie(res.headers)).toBe(true);
     }
@@ -92,11 +97,14 @@ describe('each carried token is judged on its own', () => {
 describe('a token issued in the future', () => {
   it.each([
     ['far beyond the allowed clock skew is refused: it would outlive RYW_TTL_S', MAX_CLOCK_SKEW_MS + 60_000, 'dropped'],
-    ['within the allowed clock skew counts (the primary\'s clock runs a little ahead)', MAX_CLOCK_SKEW_MS / 2, 'fresh'],
+    ["within the allowed clock skew counts (the primary's clock runs a little ahead)", MAX_CLOCK_SKEW_MS / 2, 'fresh'],
   ])('%s', async (_name, aheadMs, desc) => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     const { app } = fs.app({ waitMs: 2_000, fallback: 'error' });
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(10n, { issuedAt: Date.now() + aheadMs }))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(10n, { issuedAt: Date.now() + aheadMs })))
+      .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe(desc);
   });
 });
@@ -129,7 +137,10 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
     await until(() => node.stats().streaming);
     // A commit the stream has not told of yet (e.g. written by another process on this node).
     fs.setPosition(42n);
-    const res = await request(app).get('/').set('Cookie', tokenCookie(tokenFor(42n))).expect(200);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(tokenFor(42n)))
+      .expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
     expect(clearsTokenCookie(res.headers)).toBe(false);
     // What the decision learnt, every later decision and /metrics know too.
@@ -160,7 +171,10 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
     const published = await submitForm(app, form, { title: 'Mine', content: 'Read it at once.' }).expect(303);
     const token = published.headers['ryw-token'] as string;
     expect(token).toMatch(/^s:000000000000002a\./);
-    const page = await request(app).get(published.headers.location as string).set('RYW-Token', token).expect(200);
+    const page = await request(app)
+      .get(published.headers.location as string)
+      .set('RYW-Token', token)
+      .expect(200);
     expect(serverTiming(page.headers['server-timing']).desc).toBe('fresh');
   });
 });

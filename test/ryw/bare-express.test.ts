@@ -80,7 +80,9 @@ describe('the read-your-writes module on a bare Express app', () => {
     const primaryMount = mount('primary', 7);
     const replicaMount = mount('replica', 7);
     let primaryTxid = 7;
-    const primary = started(notesApp(primaryMount.dir, { region: 'fra', instance: 'fra-1' }, () => primaryMount.setPosition(++primaryTxid)));
+    const primary = started(
+      notesApp(primaryMount.dir, { region: 'fra', instance: 'fra-1' }, () => primaryMount.setPosition(++primaryTxid)),
+    );
     const replica = started(notesApp(replicaMount.dir, { region: 'syd', instance: 'syd-1' }));
 
     // A write that lands on the replica is sent to the primary.
@@ -94,7 +96,11 @@ describe('the read-your-writes module on a bare Express app', () => {
     expect(written.headers['set-cookie']?.[0]).toMatch(/^ryw=/);
 
     // The replica is behind (7 < 8): the reader's next read waits until replication brings the row.
-    const reading = request(replica.app).get('/notes').set(TOKEN_HEADER, token).expect(200).then((res) => res);
+    const reading = request(replica.app)
+      .get('/notes')
+      .set(TOKEN_HEADER, token)
+      .expect(200)
+      .then((res) => res);
     await until(() => replica.ryw.node.stats().waiting === 1); // the reader waits…
     replica.db.prepare('INSERT INTO notes (text) VALUES (?)').run('hello'); // …until LiteFS applies the write…
     replicaMount.setPosition(8); // …and shows the position
@@ -122,7 +128,10 @@ describe('the read-your-writes module on a bare Express app', () => {
 });
 
 describe('the module against an in-memory node (no files)', () => {
-  function appOn(node: MemoryNode, options: { waitMs?: number; fallback?: 'replay' | 'stale' | 'error' } = {}): { app: express.Express; ryw: ReadYourWrites } {
+  function appOn(
+    node: MemoryNode,
+    options: { waitMs?: number; fallback?: 'replay' | 'stale' | 'error' } = {},
+  ): { app: express.Express; ryw: ReadYourWrites } {
     const ryw = readYourWrites({ node, secrets: [SECRET], ...options });
     const app = express();
     app.use(ryw.middleware);
@@ -138,7 +147,11 @@ describe('the module against an in-memory node (no files)', () => {
 
     const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 4n });
     const { app } = appOn(replica, { waitMs: 5_000, fallback: 'error' });
-    const answer = request(app).get('/').set('RYW-Token', token).expect(200).then((res) => res);
+    const answer = request(app)
+      .get('/')
+      .set('RYW-Token', token)
+      .expect(200)
+      .then((res) => res);
     await until(() => replica.stats().waiting === 1);
     // The position arrives 150 ms into the wait: the answer comes no sooner, and soon after.
     const started = performance.now();
@@ -156,11 +169,20 @@ describe('the module against an in-memory node (no files)', () => {
     const token = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
     const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 4n });
 
-    const replayed = await request(appOn(replica, { waitMs: 50 }).app).get('/').set('RYW-Token', token).expect(409);
+    const replayed = await request(appOn(replica, { waitMs: 50 }).app)
+      .get('/')
+      .set('RYW-Token', token)
+      .expect(409);
     expect(replayed.headers['fly-replay']).toBe('instance=fra-1;state=ryw');
-    const stale = await request(appOn(replica, { waitMs: 50, fallback: 'stale' }).app).get('/').set('RYW-Token', token).expect(200);
+    const stale = await request(appOn(replica, { waitMs: 50, fallback: 'stale' }).app)
+      .get('/')
+      .set('RYW-Token', token)
+      .expect(200);
     expect(stale.body).toMatchObject({ timing: 'stale', stale: true });
-    const refused = await request(appOn(replica, { waitMs: 50, fallback: 'error' }).app).get('/').set('RYW-Token', token).expect(503);
+    const refused = await request(appOn(replica, { waitMs: 50, fallback: 'error' }).app)
+      .get('/')
+      .set('RYW-Token', token)
+      .expect(503);
     expect(refused.headers['retry-after']).toBe('1');
     replica.close();
     primary.close();

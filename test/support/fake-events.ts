@@ -13,7 +13,9 @@ export interface FakeEvents {
 }
 
 /** Starts the fake on 127.0.0.1; every client first gets `init` with the given role. */
-export async function fakeEvents(init: { isPrimary: boolean; hostname?: string } = { isPrimary: false, hostname: 'fra-1' }): Promise<FakeEvents> {
+export async function fakeEvents(
+  init: { isPrimary: boolean; hostname?: string } = { isPrimary: false, hostname: 'fra-1' },
+): Promise<FakeEvents> {
   const clients = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     if (req.url !== '/events') return void res.writeHead(404).end();

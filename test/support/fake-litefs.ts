@@ -75,31 +75,33 @@ export class FakeLiteFS {
   }
 
   /** Builds the app over this directory, as main.ts does, with test-chosen knobs. */
-  app(options: {
-    region?: string;
-    instance?: string;
-    waitMs?: number;
-    fallback?: Fallback;
-    ttlSeconds?: number;
-    secrets?: string[];
-    migrateToken?: string;
-    writePaths?: string[];
-    readonly?: boolean;
-    wrapStore?: (store: ArticleStore) => ArticleStore;
-    pollMs?: number;
-    /** A LiteFS API whose `/events` stream feeds positions and the role, as LITEFS_API does. */
-    events?: URL;
-    rywEnabled?: boolean;
-    /** `/metrics` on the app: open (default), behind a token, or not at all (null, as with METRICS_PORT). */
-    publicMetrics?: { token: string | null } | null;
-    csrf?: CsrfOptions;
-    /** The search workers' deadline, pool and queue (SearchWorkers). */
-    search?: { deadlineMs?: number; workers?: number; maxQueued?: number; maxWaitMs?: number };
-    /** Sign-in limits, clock, scrypt's cost (default TEST_SCRYPT). */
-    auth?: BlogOverrides['auth'];
-    /** More of the environment, e.g. SITE_TITLE. */
-    env?: Record<string, string>;
-  } = {}): { app: Express; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
+  app(
+    options: {
+      region?: string;
+      instance?: string;
+      waitMs?: number;
+      fallback?: Fallback;
+      ttlSeconds?: number;
+      secrets?: string[];
+      migrateToken?: string;
+      writePaths?: string[];
+      readonly?: boolean;
+      wrapStore?: (store: ArticleStore) => ArticleStore;
+      pollMs?: number;
+      /** A LiteFS API whose `/events` stream feeds positions and the role, as LITEFS_API does. */
+      events?: URL;
+      rywEnabled?: boolean;
+      /** `/metrics` on the app: open (default), behind a token, or not at all (null, as with METRICS_PORT). */
+      publicMetrics?: { token: string | null } | null;
+      csrf?: CsrfOptions;
+      /** The search workers' deadline, pool and queue (SearchWorkers). */
+      search?: { deadlineMs?: number; workers?: number; maxQueued?: number; maxWaitMs?: number };
+      /** Sign-in limits, clock, scrypt's cost (default TEST_SCRYPT). */
+      auth?: BlogOverrides['auth'];
+      /** More of the environment, e.g. SITE_TITLE. */
+      env?: Record<string, string>;
+    } = {},
+  ): { app: Express; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
     const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
     // The configuration as main.ts reads it, from the environment the test gives.
     const env: Record<string, string> = {

@@ -11,7 +11,9 @@ describe('the blog’s Markdown', () => {
     const one = markdown.render({ id: 1, revision: 1, content: 'Hello *world*' });
     expect(one.html).toBe('<p dir="auto">Hello <em>world</em></p>\n');
     expect(markdown.render({ id: 1, revision: 1, content: 'ignored: the revision is what counts' })).toBe(one);
-    expect(markdown.render({ id: 1, revision: 2, content: 'Hello **again**' }).html).toBe('<p dir="auto">Hello <strong>again</strong></p>\n');
+    expect(markdown.render({ id: 1, revision: 2, content: 'Hello **again**' }).html).toBe(
+      '<p dir="auto">Hello <strong>again</strong></p>\n',
+    );
   });
 
   it('keeps at most its bound, dropping the least recently used', () => {
@@ -48,7 +50,9 @@ describe('the blog’s Markdown', () => {
         '<b>raw</b> &amp; entity',
       ].join('\n'),
     );
-    expect(text).toBe('A heading\n\nSee the docs and a diagram or https://fly.io.\n\nquoted\n\none\n\ntwo\n\na b\n1 2\n\nlet x = 1;\n\n<b>raw</b> & entity');
+    expect(text).toBe(
+      'A heading\n\nSee the docs and a diagram or https://fly.io.\n\nquoted\n\none\n\ntwo\n\na b\n1 2\n\nlet x = 1;\n\n<b>raw</b> & entity',
+    );
     expect(text).not.toContain('example.com');
   });
 

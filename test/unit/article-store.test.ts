@@ -36,7 +36,9 @@ describe('the store maps what SQLite refuses to what the user can do about it', 
     ['SQLITE_CANTOPEN', 'unable to open database file'],
     ['SQLITE_IOERR_DELETE', 'disk I/O error'], // LiteFS refusing the journal's deletion, the commit, after losing the lease
   ])('%s is "read-only right now" (unavailable)', (code, message) => {
-    expect(() => storeFailingWith(code, message).create(input)).toThrow(expect.objectContaining({ code: 'unavailable', message: expect.stringMatching(/read-only/) }));
+    expect(() => storeFailingWith(code, message).create(input)).toThrow(
+      expect.objectContaining({ code: 'unavailable', message: expect.stringMatching(/read-only/) }),
+    );
   });
 
   it('SQLITE_FULL is "full" (unavailable), not a bug', () => {
@@ -146,14 +148,19 @@ describe('search() runs on a worker thread, refusing as the other reads do', () 
     const path = join(dir, 'app.db');
     const database = new SqliteDatabase(path, { readonly: true });
     const store = new SqliteArticleStore(database);
-    cleanups.push(() => database.close(), () => store.close());
+    cleanups.push(
+      () => database.close(),
+      () => store.close(),
+    );
     return { path, store };
   }
 
   function seed(path: string): void {
     const db = new Database(path);
     migrate(db);
-    db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('Replicating', 'LiteFS replicates.', '2024-01-01T00:00:00.000Z', 'x')").run();
+    db.prepare(
+      "INSERT INTO articles (title, content, created, updated) VALUES ('Replicating', 'LiteFS replicates.', '2024-01-01T00:00:00.000Z', 'x')",
+    ).run();
     db.close();
   }
 
@@ -166,7 +173,11 @@ describe('search() runs on a worker thread, refusing as the other reads do', () 
       {
         id: 1,
         title: [{ text: 'Replicating', match: true }],
-        snippet: [{ text: 'LiteFS ', match: false }, { text: 'replicates', match: true }, { text: '.', match: false }],
+        snippet: [
+          { text: 'LiteFS ', match: false },
+          { text: 'replicates', match: true },
+          { text: '.', match: false },
+        ],
         created: new Date('2024-01-01T00:00:00.000Z'),
       },
     ]);
@@ -216,7 +227,10 @@ describe('editing and deleting, in the store', () => {
     const article = store.create({ ...input, authorId: 1 });
     expect(article.revision).toBe(1);
     const updated = store.update(article.id, { title: 'New title', content: 'New content', revision: 1 });
-    expect(updated).toMatchObject({ kind: 'updated', article: { title: 'New title', content: 'New content', revision: 2, author: { id: 1, name: 'Ada' } } });
+    expect(updated).toMatchObject({
+      kind: 'updated',
+      article: { title: 'New title', content: 'New content', revision: 2, author: { id: 1, name: 'Ada' } },
+    });
     const stale = store.update(article.id, { title: 'Lost?', content: 'No: refused', revision: 1 });
     expect(stale).toMatchObject({ kind: 'conflict', current: { title: 'New title', revision: 2 } });
     expect(store.get(article.id)).toMatchObject({ kind: 'found', article: { title: 'New title' } });
@@ -277,17 +291,32 @@ describe('the migration to Markdown, editing and deleting (index 3)', () => {
         raw.exec(sql);
         raw.pragma(`user_version = ${version + 1}`);
       }
-      raw.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('Old replication notes', 'LiteFS replicates.\nA second line, *not* markup then.', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')").run();
+      raw
+        .prepare(
+          "INSERT INTO articles (title, content, created, updated) VALUES ('Old replication notes', 'LiteFS replicates.\nA second line, *not* markup then.', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
+        )
+        .run();
       expect(migrate(raw)).toEqual({ from: 3, to: MIGRATIONS.length });
       raw.close();
 
       const database = new SqliteDatabase(path);
       const store = new SqliteArticleStore(database);
       const found = store.get(1);
-      expect(found).toMatchObject({ kind: 'found', article: { title: 'Old replication notes', content: 'LiteFS replicates.\nA second line, *not* markup then.', revision: 1, author: null } });
+      expect(found).toMatchObject({
+        kind: 'found',
+        article: {
+          title: 'Old replication notes',
+          content: 'LiteFS replicates.\nA second line, *not* markup then.',
+          revision: 1,
+          author: null,
+        },
+      });
       expect((await store.search('replication')).hits.map((hit) => hit.id)).toEqual([1]);
       expect((await store.search('replicat')).hits.map((hit) => hit.id)).toEqual([1]);
-      expect(store.update(1, { title: 'Old replication notes', content: 'Now **Markdown**.', revision: 1 })).toMatchObject({ kind: 'updated', article: { revision: 2 } });
+      expect(store.update(1, { title: 'Old replication notes', content: 'Now **Markdown**.', revision: 1 })).toMatchObject({
+        kind: 'updated',
+        article: { revision: 2 },
+      });
       await store.close();
       database.close();
     } finally {

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkHistory, distribution, formatSummary, servedAs } from '../../tools/checker/check.js';
+import { checkHistory, distribution, formatSummary, outcomeOf, servedAs } from '../../tools/checker/check.js';
 import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../tools/checker/history.js';
 import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds } from '../../tools/checker/session-client.js';
 
@@ -32,13 +32,46 @@ function home(at: number, listed: number[], extra: Partial<OpRecord> = {}): OpRe
 function article(at: number, articleId: number, title: string | null, extra: Partial<OpRecord> = {}): OpRecord {
   return { ...base, id: ++ids, kind: 'read-article', path: `/articles/${articleId}`, start: at, end: at + 10, articleId, title, ...extra };
 }
-function finals(articles: Record<number, string>, regions = meta.regions): HistoryEntry[] {
+/** The final reads: each article's title on every node, or `null` for 410 Gone. */
+function finals(articles: Record<number, string | null>, regions = meta.regions): HistoryEntry[] {
   return [
     ...regions.flatMap((region) =>
-      Object.entries(articles).map(([id, title]): OpRecord => ({ ...base, id: ++ids, session: 'final', region, kind: 'final-read', path: `/articles/${id}`, start: 9000, end: 9001, articleId: Number(id), title, decision: 'none' })),
+      Object.entries(articles).map(
+        ([id, title]): OpRecord => ({
+          ...base,
+          id: ++ids,
+          session: 'final',
+          region,
+          kind: 'final-read',
+          path: `/articles/${id}`,
+          start: 9000,
+          end: 9001,
+          articleId: Number(id),
+          title,
+          status: title === null ? 410 : 200,
+          decision: 'none',
+        }),
+      ),
     ),
     { type: 'phase', time: 9002, phase: 'final-done' },
   ];
+}
+/** An edit of `articleId` to `title`: acknowledged (303 back to the article) unless `extra` says otherwise. */
+function edit(at: number, articleId: number, title: string, extra: Partial<OpRecord> = {}): OpRecord {
+  return { ...base, id: ++ids, kind: 'edit', method: 'POST', path: `/articles/${articleId}`, start: at, end: at + 20, status: 303, location: `/articles/${articleId}`, decision: 'issued', hops: ['ewr-1', 'fra-1'], title, articleId, revision: 1, ...extra };
+}
+/** A delete of `articleId`: acknowledged (303 to `/?deleted=<id>`) unless `extra` says otherwise. */
+function del(at: number, articleId: number, extra: Partial<OpRecord> = {}): OpRecord {
+  return { ...base, id: ++ids, kind: 'delete', method: 'POST', path: `/articles/${articleId}/delete`, start: at, end: at + 20, status: 303, location: `/?deleted=${articleId}`, decision: 'issued', hops: ['ewr-1', 'fra-1'], articleId, revision: 1, ...extra };
+}
+function signIn(at: number, extra: Partial<OpRecord> = {}): OpRecord {
+  return { ...base, id: ++ids, kind: 'sign-in', method: 'POST', path: '/signin', start: at, end: at + 20, status: 303, location: '/', decision: 'issued', hops: ['ewr-1', 'fra-1'], ...extra };
+}
+function editForm(at: number, articleId: number, title: string | null, extra: Partial<OpRecord> = {}): OpRecord {
+  return { ...base, id: ++ids, kind: 'read-edit-form', path: `/articles/${articleId}/edit`, start: at, end: at + 10, articleId, title, ...extra };
+}
+function newForm(at: number, extra: Partial<OpRecord> = {}): OpRecord {
+  return { ...base, id: ++ids, kind: 'read-form', path: '/new', start: at, end: at + 10, signedIn: true, ...extra };
 }
 
 describe('checkHistory', () => {
@@ -143,6 +176,196 @@ describe('checkHistory', () => {
   });
 });
 
+describe('checkHistory: edits', () => {
+  it('passes reads that show the latest acknowledged version, on the page, the edit form and the home page', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      edit(100, 1, 't1 v2'),
+      article(200, 1, 't1 v2', { decision: 'waited', waitMs: 50 }),
+      editForm(300, 1, 't1 v2', { revision: 2 }),
+      edit(400, 1, 't1 v3', { revision: 2 }),
+      home(500, [1], { listedTitles: ['t1 v3'] }),
+      ...finals({ 1: 't1 v3' }),
+    ]);
+    expect(result.violations).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(result.acknowledgedByKind).toMatchObject({ write: 1, edit: 2, delete: 0 });
+    expect(result.acknowledgedWrites).toBe(3);
+  });
+
+  it('flags the version from before an acknowledged edit, on the article page, in the edit form and on the home page', () => {
+    const shown = [article(200, 1, 't1'), editForm(300, 1, 't1', { revision: 1 }), home(400, [1], { listedTitles: ['t1'] })];
+    const result = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2'), ...shown, ...finals({ 1: 't1 v2' })]);
+    expect(result.violations.map((v) => [v.kind, v.op])).toEqual(shown.map((op) => ['older-version', op.id]));
+    expect(result.violations[0]!.message).toMatch(/showed the older version "t1", \d+ ms after the session was told its edit to "t1 v2" was saved/);
+    expect(result.violations[2]!.message).toMatch(/listed article 1 as "t1", older than "t1 v2"/);
+    expect(result.ok).toBe(false);
+  });
+
+  it('accepts either version after an edit of unknown outcome, and only the old one after a refused edit', () => {
+    const unknown = checkHistory([
+      meta,
+      write(0, 1),
+      edit(100, 1, 't1 v2', { status: null, error: 'TimeoutError' }),
+      article(200, 1, 't1'),
+      article(300, 1, 't1 v2'),
+      ...finals({ 1: 't1 v2' }),
+    ]);
+    expect(unknown.violations).toEqual([]);
+    expect(unknown.unknownWrites).toBe(1);
+    expect(unknown.acknowledgedByKind.edit).toBe(0); // never counted as acknowledged
+
+    // A 409 (the form was of an older revision) saved nothing: showing its text is showing what was never saved.
+    const phantom = article(300, 1, 't1 v2');
+    const refused = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2', { status: 409, location: null }), article(200, 1, 't1'), phantom, ...finals({ 1: 't1' })]);
+    expect(refused.refusedWrites).toBe(1);
+    expect(refused.violations.map((v) => [v.kind, v.op])).toEqual([['missing-own-write', phantom.id]]);
+    expect(refused.violations[0]!.message).toMatch(/showed "t1 v2" instead of "t1"/);
+  });
+
+  it('does not require an edit the read was sent before the 303 arrived, but accepts it', () => {
+    const e = edit(100, 1, 't1 v2'); // acknowledged at 120
+    const result = checkHistory([meta, write(0, 1), e, article(110, 1, 't1'), article(115, 1, 't1 v2'), ...finals({ 1: 't1 v2' })]);
+    expect(result.violations).toEqual([]);
+  });
+
+  it('owes nothing to another session reading an older version, and accepts a page marked stale', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      edit(100, 1, 't1 v2'),
+      article(200, 1, 't1', { session: 's2' }),
+      article(300, 1, 't1', { stale: true, decision: 'stale' }),
+      ...finals({ 1: 't1 v2' }),
+    ]);
+    expect(result.violations).toEqual([]);
+  });
+
+  it('flags a node that ends with the version before the last acknowledged edit as a lost write', () => {
+    const result = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2'), ...finals({ 1: 't1' }, ['fra']), ...finals({ 1: 't1 v2' }, ['ewr'])]);
+    expect(result.violationsByKind['lost-write']).toBe(1);
+    expect(result.violations[0]!.message).toMatch(/article 1 \(acknowledged: "t1 v2"\) on fra: showed "t1"/);
+  });
+});
+
+describe('checkHistory: deletes', () => {
+  it('passes 410 Gone, a page marked stale and a 5xx after an acknowledged delete, and a home page without it', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      del(100, 1),
+      home(200, [], { path: '/?deleted=1' }),
+      article(300, 1, null, { status: 410 }),
+      article(400, 1, 't1', { stale: true, decision: 'stale' }),
+      article(500, 1, null, { status: 503, decision: 'unavailable' }),
+      ...finals({ 1: null }),
+    ]);
+    expect(result.violations).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(result.acknowledgedByKind.delete).toBe(1);
+  });
+
+  it('flags a page that shows the deleted article, a 404 instead of 410, and a home page that lists it', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      edit(50, 1, 't1 v2'),
+      del(100, 1),
+      article(200, 1, 't1 v2'),
+      article(300, 1, null, { status: 404 }),
+      home(400, [1], { listedTitles: ['t1 v2'] }),
+      ...finals({ 1: null }),
+    ]);
+    expect(result.violations.map((v) => v.kind)).toEqual(['not-gone', 'not-gone', 'not-gone']);
+    expect(result.violations[0]!.message).toMatch(/showed "t1 v2" \d+ ms after the session was told article 1 was deleted/);
+    expect(result.violations[1]!.message).toMatch(/answered 404 \d+ ms after the session was told article 1 was deleted/);
+    expect(result.violations[2]!.message).toMatch(/listed article 1 \(deleted \d+ ms before\)/);
+  });
+
+  it('accepts the article or 410 after a delete of unknown outcome; a delete sent elsewhere than /?deleted= is not acknowledged', () => {
+    const unknown = checkHistory([
+      meta,
+      write(0, 1),
+      del(100, 1, { status: 502, location: null }),
+      article(200, 1, 't1'),
+      article(300, 1, null, { status: 410 }),
+      home(400, []),
+      home(500, [1], { listedTitles: ['t1'] }),
+      ...finals({ 1: null }),
+    ]);
+    expect(unknown.violations).toEqual([]);
+    expect(unknown.unknownWrites).toBe(1);
+
+    const elsewhere = del(100, 1, { location: '/signin?next=%2F' });
+    expect(outcomeOf(elsewhere)).toBe('unknown');
+    expect(checkHistory([meta, write(0, 1), elsewhere, article(200, 1, 't1'), ...finals({ 1: 't1' })]).violations).toEqual([]);
+  });
+
+  it('flags a node that still shows an acknowledged delete’s article at the end, and a 410 for an article never deleted', () => {
+    const result = checkHistory([meta, write(0, 1), del(100, 1), write(200, 2), ...finals({ 1: 't1', 2: null })]);
+    expect(result.violationsByKind['lost-write']).toBe(4);
+    expect(result.violations.map((v) => v.message)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/article 1 \(acknowledged: deleted\) on fra: showed "t1"/), expect.stringMatching(/article 2 \(acknowledged: "t2"\) on ewr: answered 410 Gone/)]),
+    );
+  });
+});
+
+describe('checkHistory: signing in', () => {
+  it('flags a page or a form showing the session signed out after its sign-in was acknowledged', () => {
+    const toSignIn = { status: 303, signedIn: false, location: '/signin?next=%2Fnew' } as const;
+    const form = newForm(150, toSignIn);
+    const page = home(200, [], { signedIn: false });
+    const post = write(500, null, { status: 401 });
+    const result = checkHistory([
+      meta,
+      newForm(0, toSignIn), // before signing in: as it should be
+      signIn(100),
+      form,
+      page,
+      home(300, [], { signedIn: false, stale: true, decision: 'stale' }), // said so
+      home(400, [], { signedIn: true }),
+      post,
+      ...finals({}),
+    ]);
+    expect(result.violations.map((v) => [v.kind, v.op])).toEqual([
+      ['signed-out', form.id],
+      ['signed-out', page.id],
+      ['signed-out', post.id],
+    ]);
+    expect(result.violations[0]!.message).toMatch(/sent the session to sign in \(303\) \d+ ms after it was signed in/);
+    expect(result.acknowledgedByKind['sign-in']).toBe(1);
+  });
+
+  it('does not count a refused or unanswered sign-in, and does not hold its password hashing against the budget', () => {
+    const result = checkHistory(
+      [meta, signIn(0, { status: 401 }), signIn(100, { status: null }), home(200, [], { signedIn: false }), signIn(300, { end: 300 + 5_000 }), ...finals({})],
+      { marginMs: 250 },
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.acknowledgedByKind['sign-in']).toBe(1);
+    // The app's own reported wait still counts.
+    expect(checkHistory([meta, signIn(0, { waitMs: 900 }), ...finals({})], { marginMs: 250 }).violationsByKind['over-budget']).toBe(1);
+  });
+});
+
+describe('outcomeOf', () => {
+  it('acknowledges only the 303 to where the write lands; a 4xx is refused; no answer or a 5xx is unknown', () => {
+    expect(outcomeOf(write(0, 1))).toBe('acknowledged');
+    expect(outcomeOf(write(0, null))).toBe('unknown'); // 502
+    expect(outcomeOf(write(0, null, { status: 400 }))).toBe('refused');
+    expect(outcomeOf(edit(0, 1, 'x'))).toBe('acknowledged');
+    expect(outcomeOf(edit(0, 1, 'x', { location: '/articles/2' }))).toBe('unknown');
+    expect(outcomeOf(edit(0, 1, 'x', { status: 409 }))).toBe('refused');
+    expect(outcomeOf(edit(0, 1, 'x', { status: 503 }))).toBe('unknown');
+    expect(outcomeOf(del(0, 1))).toBe('acknowledged');
+    expect(outcomeOf(del(0, 1, { location: '/?deleted=2' }))).toBe('unknown');
+    expect(outcomeOf(del(0, 1, { status: null }))).toBe('unknown');
+    expect(outcomeOf(signIn(0))).toBe('acknowledged');
+    expect(outcomeOf(signIn(0, { status: 429 }))).toBe('refused');
+  });
+});
+
 describe('servedAs and distribution', () => {
   it('names a read by how a reader got it', () => {
     expect(servedAs(home(0, [], { hops: ['ewr-1', 'fra-1'] }))).toBe('replayed');
@@ -179,6 +402,7 @@ describe('page parsing', () => {
   it('reads the app’s pages as the checker needs them', () => {
     expect(listedArticleIds('<nav><a href="/articles/9">x</a></nav><ol class="articles"><li><a href="/articles/3">a</a></li><li><a href="/articles/2">b</a></li></ol>')).toEqual([3, 2]);
     expect(articleTitle('<article>\n  <h1>Tom &amp; Jerry &lt;3</h1>')).toBe('Tom & Jerry <3');
+    expect(articleTitle('<article>\n  <h1 dir="auto">مرحبا &#39;x&#39;</h1>')).toBe("مرحبا 'x'");
     expect(articleTitle('<h1>Articles</h1>')).toBeNull();
     expect(hiddenFields('<input type="hidden" name="_csrf" value="a&amp;b"><input name="title" value="x"><input type="hidden" name="_draft" value="d1">')).toEqual({ _csrf: 'a&b', _draft: 'd1' });
     expect(articleIdFromLocation('/articles/42')).toBe(42);

@@ -65,7 +65,10 @@ describe('configuration', () => {
   });
 
   it('reads METRICS_PORT and METRICS_TOKEN', () => {
-    expect(loadConfig({ PORT: '8080', METRICS_PORT: '9091', METRICS_TOKEN: SECRET })).toMatchObject({ metricsPort: 9091, metricsToken: SECRET });
+    expect(loadConfig({ PORT: '8080', METRICS_PORT: '9091', METRICS_TOKEN: SECRET })).toMatchObject({
+      metricsPort: 9091,
+      metricsToken: SECRET,
+    });
     expect(() => loadConfig({ PORT: '9091', METRICS_PORT: '9091' })).toThrow(/^METRICS_PORT: must differ from PORT/);
   });
 

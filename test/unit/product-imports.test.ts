@@ -50,10 +50,10 @@ describe('importSpecifiers', () => {
       '  B,',
       "} from '../tools/cluster/cluster.js';",
       "import './side-effect.js';",
-      "export { c } from \"./c.js\";",
+      'export { c } from "./c.js";',
       "const d = await import('../bench/d.js');",
       '/** from "a comment" */',
-      "const s = 'import x from \"./a-string.js\"';",
+      'const s = \'import x from "./a-string.js"\';',
     ].join('\n');
     expect(importSpecifiers(code).sort()).toEqual(['../bench/d.js', '../tools/cluster/cluster.js', './a.js', './c.js', './side-effect.js']);
   });

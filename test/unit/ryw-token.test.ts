@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { signedCookie } from 'cookie-parser';
-import { MAX_CLOCK_SKEW_MS, MAX_TOKEN_LENGTH, signToken, tokenPayload, TokenVerifier, verifyToken, VERIFIED_TOKENS_REMEMBERED } from '../../src/ryw/token.js';
+import {
+  MAX_CLOCK_SKEW_MS,
+  MAX_TOKEN_LENGTH,
+  signToken,
+  tokenPayload,
+  TokenVerifier,
+  verifyToken,
+  VERIFIED_TOKENS_REMEMBERED,
+} from '../../src/ryw/token.js';
 
 const NOW = 1_800_000_000_000;
 const TTL = 300;

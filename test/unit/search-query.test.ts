@@ -136,7 +136,12 @@ describe('prefixes and CJK words', () => {
     [['"a"'], null, [], '"a"'],
     [['"a"', '"b"'], null, [], '"a" AND "b"'],
     [['"a"', '"東京"'], { word: '東京', kind: 'native' }, [], '"a" AND "東京"*'],
-    [['"a"', '"replicat"'], { word: 'replicat', kind: 'completions' }, ['replication', 'x"y'], '"a" AND ("replicat" OR "replication" OR "x""y")'],
+    [
+      ['"a"', '"replicat"'],
+      { word: 'replicat', kind: 'completions' },
+      ['replication', 'x"y'],
+      '"a" AND ("replicat" OR "replication" OR "x""y")',
+    ],
   ] as const)('builds FTS5 queries that FTS5 reads (%j)', (phrases, prefix, completions, expected) => {
     const match = matchOf(phrases, prefix, completions);
     expect(match).toBe(expected);

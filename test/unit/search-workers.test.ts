@@ -8,7 +8,13 @@ import type { SearchQuery } from '../../src/sqlite/search-statement.js';
 import { SearchWorkers } from '../../src/sqlite/search-workers.js';
 
 /** A search of whole words (no prefix), the first page. */
-const query = (words: string[], limit: number): SearchQuery => ({ phrases: words.map(toFtsPhrase), prefix: null, cursor: null, direction: 'before', limit });
+const query = (words: string[], limit: number): SearchQuery => ({
+  phrases: words.map(toFtsPhrase),
+  prefix: null,
+  cursor: null,
+  direction: 'before',
+  limit,
+});
 
 describe('SearchWorkers', () => {
   let dir: string;

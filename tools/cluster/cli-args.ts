@@ -5,7 +5,15 @@
  * through `parseControlCommand`, the control API's own check.
  */
 import { resolve } from 'node:path';
-import { DEFAULT_BASE_PORT, DEFAULT_CANDIDATES, DEFAULT_CLUSTER_DIR, DEFAULT_LEASE, DEFAULT_REGIONS, LEASE_TYPES, type LeaseType } from './cluster.js';
+import {
+  DEFAULT_BASE_PORT,
+  DEFAULT_CANDIDATES,
+  DEFAULT_CLUSTER_DIR,
+  DEFAULT_LEASE,
+  DEFAULT_REGIONS,
+  LEASE_TYPES,
+  type LeaseType,
+} from './cluster.js';
 import {
   CONTROL_SYNOPSIS,
   CONTROL_VERBS,
@@ -79,7 +87,8 @@ export function parseCliArgs(argv: readonly string[]): CliInvocation {
     throw new ControlInputError(`unknown verb ${verb} (verbs: ${CLI_VERBS.join(', ')})`);
   }
   for (const name of Object.keys(options) as OptionName[]) {
-    if (!(OPTIONS[name].verbs as readonly string[]).includes(verb)) throw new ControlInputError(`--${name} does not apply to ${verb} (see --help)`);
+    if (!(OPTIONS[name].verbs as readonly string[]).includes(verb))
+      throw new ControlInputError(`--${name} does not apply to ${verb} (see --help)`);
   }
   const dir = resolve(typeof options.dir === 'string' ? options.dir : DEFAULT_CLUSTER_DIR);
   const env = parseEnv(Array.isArray(options.env) ? options.env : []);
@@ -114,13 +123,20 @@ export function parseCliArgs(argv: readonly string[]): CliInvocation {
 }
 
 function startOptions(regionsArg: unknown, basePortArg: unknown): { regions: readonly string[]; basePort: number } {
-  const regions = typeof regionsArg === 'string' ? regionsArg.split(',').map((r) => r.trim()).filter(Boolean) : DEFAULT_REGIONS;
+  const regions =
+    typeof regionsArg === 'string'
+      ? regionsArg
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean)
+      : DEFAULT_REGIONS;
   validateRegions(regions);
   if (basePortArg === undefined) return { regions, basePort: DEFAULT_BASE_PORT };
   // The region ports follow the main port: all of them must be ports (0: free ports for all).
   const highest = 65535 - regions.length;
   const basePort = typeof basePortArg === 'string' && /^\d{1,5}$/.test(basePortArg) ? Number(basePortArg) : NaN;
-  if (!(basePort <= highest)) throw new ControlInputError(`--base-port: expected a port number from 0 to ${highest}, got ${JSON.stringify(basePortArg)}`);
+  if (!(basePort <= highest))
+    throw new ControlInputError(`--base-port: expected a port number from 0 to ${highest}, got ${JSON.stringify(basePortArg)}`);
   return { regions, basePort };
 }
 

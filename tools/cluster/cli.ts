@@ -6,7 +6,14 @@ import { parseCliArgs, type CliInvocation } from './cli-args.js';
 import { DEFAULT_CANDIDATES, DEFAULT_REGIONS, type LeaseType } from './cluster.js';
 import { controlStatus, type ControlStatus } from './control-api.js';
 import { callControl, fetchControlStatus } from './control-client.js';
-import { checkTarget, CONTROL_ENV_ALLOWED, CONTROL_SYNOPSIS, ControlInputError, requestOf, type ControlCommand } from './control-command.js';
+import {
+  checkTarget,
+  CONTROL_ENV_ALLOWED,
+  CONTROL_SYNOPSIS,
+  ControlInputError,
+  requestOf,
+  type ControlCommand,
+} from './control-command.js';
 import { startProcessCluster } from './process-cluster.js';
 import type { ProcessCluster } from './process-cluster-type.js';
 import { readState, type ClusterState } from './state-file.js';
@@ -180,7 +187,11 @@ function printStatus(s: ControlStatus): void {
   ]);
   const header = ['region', 'instance', 'role', 'lease', 'edge URL', 'app URL', 'LiteFS API', 'TXID', 'behind', '.lag', 'injected'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(`\n${line(header)}`);
   for (const row of rows) console.log(line(row));
   const changes = s.primaryChanges ?? [];

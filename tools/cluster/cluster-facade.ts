@@ -106,7 +106,9 @@ export function clusterFacade<N extends ClusterNode>(options: ClusterFacadeOptio
     if (byInstance) return [byInstance];
     const inRegion = nodes.filter((n) => n.region === target);
     if (inRegion.length === 0) {
-      throw new ControlInputError(`unknown instance or region ${target} (instances: ${instances.join(', ')}; regions: ${regions.join(', ')})`);
+      throw new ControlInputError(
+        `unknown instance or region ${target} (instances: ${instances.join(', ')}; regions: ${regions.join(', ')})`,
+      );
     }
     return inRegion;
   };
@@ -122,7 +124,8 @@ export function clusterFacade<N extends ClusterNode>(options: ClusterFacadeOptio
     const receivers = found.filter((n) => n !== current && options.linksOf(n) !== undefined);
     if (receivers.length === 0) {
       const replicas = nodes.filter((n) => n !== current).map((n) => n.instance);
-      const what = found.length === 1 ? `${found[0]!.instance} is the primary now` : `${target} has only the primary (${current?.instance ?? 'none'})`;
+      const what =
+        found.length === 1 ? `${found[0]!.instance} is the primary now` : `${target} has only the primary (${current?.instance ?? 'none'})`;
       throw new ControlInputError(`${what}: nothing streams to it; faults apply to replicas' links (${replicas.join(', ')})`);
     }
     return receivers;
@@ -217,7 +220,9 @@ export function clusterFacade<N extends ClusterNode>(options: ClusterFacadeOptio
         if (target && positions.every((p) => p?.txid === target.txid && p.checksum === target.checksum)) return target;
         if (Date.now() > deadline) {
           const seen = replicas.map((n, i) => `${n.instance}=${positions[i]?.txid ?? 'none'}`).join(' ');
-          throw new Error(`replicas not in sync within ${timeoutMs} ms: primary ${holder?.instance ?? 'none'}=${target?.txid ?? 'none'} ${seen}`);
+          throw new Error(
+            `replicas not in sync within ${timeoutMs} ms: primary ${holder?.instance ?? 'none'}=${target?.txid ?? 'none'} ${seen}`,
+          );
         }
         await new Promise((r) => setTimeout(r, options.syncPollMs));
       }

@@ -182,7 +182,8 @@ export async function startContainerCluster(options: ContainerClusterOptions): P
       handoff: () => notOnContainers('handoff'),
       waitForPrimary() {
         // A static lease: the one candidate is the primary whenever it runs.
-        if (!primary!.live) return Promise.reject(new Error(`${primaryInstance} is not running (a static lease: no failover on containers)`));
+        if (!primary!.live)
+          return Promise.reject(new Error(`${primaryInstance} is not running (a static lease: no failover on containers)`));
         return Promise.resolve(primaryInstance);
       },
       stop: stopAll,

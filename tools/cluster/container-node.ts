@@ -61,10 +61,7 @@ class FuseContainer extends GenericContainer {
   withFuseDevice(): this {
     // dockerode's HostConfig types Devices loosely; these are its DeviceMapping objects.
     const devices = (this.hostConfig.Devices ?? []) as { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
-    this.hostConfig.Devices = [
-      ...devices,
-      { PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' },
-    ];
+    this.hostConfig.Devices = [...devices, { PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }];
     return this;
   }
 }
@@ -280,7 +277,9 @@ export class ContainerNode implements ClusterNode {
       if (i % 10 === 9) {
         const state = (await client.container.inspect(client.container.getById(container.getId()))).State;
         if (!state.Running) {
-          throw new Error(`${this.instance}: container exited (${state.ExitCode}) before the app was healthy:\n${await tail(this.logFile)}`);
+          throw new Error(
+            `${this.instance}: container exited (${state.ExitCode}) before the app was healthy:\n${await tail(this.logFile)}`,
+          );
         }
       }
       if (Date.now() > deadline) {

@@ -97,7 +97,8 @@ export function validateRegions(regions: readonly string[]): void {
     if (!REGION_CODE.test(r)) throw new ControlInputError(`--regions: "${r}" is not a region code (2 to 12 lowercase letters or digits)`);
   }
   if (new Set(regions).size !== regions.length) throw new ControlInputError('--regions: a region is listed twice');
-  if (regions.includes(PRIMARY_TARGET)) throw new ControlInputError(`--regions: "${PRIMARY_TARGET}" names the lease holder in kill, not a region`);
+  if (regions.includes(PRIMARY_TARGET))
+    throw new ControlInputError(`--regions: "${PRIMARY_TARGET}" names the lease holder in kill, not a region`);
 }
 
 /** The most lease candidates `--candidates` accepts: enough for any failover drill. */
@@ -199,7 +200,9 @@ function parseArguments(verb: ControlVerb, input: ControlRequest): ControlComman
 function targetOf(value: unknown, what = 'instance or region'): string {
   if (value === undefined || value === '') throw new ControlInputError(`missing ${what}`);
   if (typeof value !== 'string' || !TARGET.test(value)) {
-    throw new ControlInputError(`${what} must be an instance (fra-2) or a region code (2 to 12 lowercase letters or digits), got ${JSON.stringify(value)}`);
+    throw new ControlInputError(
+      `${what} must be an instance (fra-2) or a region code (2 to 12 lowercase letters or digits), got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

@@ -74,7 +74,9 @@ export function renderLiteFsConfig(node: LiteFsNodeConfig): string {
     http: { addr: node.httpAddr },
     lease: leaseSection(node.lease),
     // LiteFS's own proxy stays off (the app decides consistency itself), except in bench configs.
-    ...(node.proxy ? { proxy: { addr: node.proxy.addr, target: node.proxy.target, db: node.proxy.db, passthrough: node.proxy.passthrough ?? [] } } : {}),
+    ...(node.proxy
+      ? { proxy: { addr: node.proxy.addr, target: node.proxy.target, db: node.proxy.db, passthrough: node.proxy.passthrough ?? [] } }
+      : {}),
     exec: [{ cmd: node.exec.map(shellQuote).join(' ') }],
   };
   return `${JSON.stringify(config, null, 2)}\n`;

@@ -213,7 +213,10 @@ export class ProcessNode implements ClusterNode {
     killGroup(running.pid, 'SIGKILL');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.instance}: litefs (pid ${running.pid}) still there ${timeoutMs} ms after SIGKILL`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`${this.instance}: litefs (pid ${running.pid}) still there ${timeoutMs} ms after SIGKILL`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([running.exited, late]);

@@ -38,12 +38,7 @@ import { ToxiproxyClient } from './toxiproxy.js';
 import { findClusterTools, PROJECT_ROOT, type ClusterTools } from './tools.js';
 
 /** The app as each node execs it: one Node process, TypeScript loaded by tsx. */
-export const DEFAULT_APP_COMMAND: readonly string[] = [
-  process.execPath,
-  '--import',
-  'tsx',
-  join(PROJECT_ROOT, 'src', 'main.ts'),
-];
+export const DEFAULT_APP_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'src', 'main.ts')];
 /** Between rounds of `waitForSync`: reading a `-pos` file is cheap. */
 const SYNC_POLL_MS = 10;
 /** Between looks at the lease holder's `/info` while waiting for a primary. */
@@ -181,7 +176,10 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     const consulStart =
       lease === 'consul' ? startConsul(tools.consul!, consulPorts(nextPort), dir, signal).then((agent) => (started.consul = agent)) : null;
     consulStarting = consulStart;
-    await untilAborted(waitFor(() => toxiproxy.version(), 10_000, 'toxiproxy API'), signal);
+    await untilAborted(
+      waitFor(() => toxiproxy.version(), 10_000, 'toxiproxy API'),
+      signal,
+    );
     log(`toxiproxy ${toxiproxyApi}`);
 
     // Each node's links: one Toxiproxy listener per node it may stream from.
@@ -218,13 +216,20 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
           };
         }),
       };
-      started.views = spawnLogged(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'tools', 'cluster', 'consul-views-main.ts'), JSON.stringify(config)], {
-        cwd: PROJECT_ROOT,
-        env: process.env,
-        logFile: join(dir, 'consul-views.log'),
-      });
+      started.views = spawnLogged(
+        process.execPath,
+        ['--import', 'tsx', join(PROJECT_ROOT, 'tools', 'cluster', 'consul-views-main.ts'), JSON.stringify(config)],
+        {
+          cwd: PROJECT_ROOT,
+          env: process.env,
+          logFile: join(dir, 'consul-views.log'),
+        },
+      );
       for (const url of viewUrls.values()) {
-        await untilAborted(waitFor(() => fetch(`${url}/v1/status/leader`).then(okOrThrow), VIEWS_START_TIMEOUT_MS, `consul view ${url}`), signal);
+        await untilAborted(
+          waitFor(() => fetch(`${url}/v1/status/leader`).then(okOrThrow), VIEWS_START_TIMEOUT_MS, `consul view ${url}`),
+          signal,
+        );
       }
       started.watch = new LeaseWatch(agent.url);
       await untilAborted(started.watch.start(), signal);
@@ -243,7 +248,17 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
       );
     const instances = plan.map((n) => ({ instance: n.instance, region: n.region }));
     const saveState = (): Promise<void> =>
-      writeState(dir, { ownerPid: process.pid, controlUrl, edgeUrl: edgeMainUrl, toxiproxyApi, regions, primaryRegion, instances, lease, pids: pids() });
+      writeState(dir, {
+        ownerPid: process.pid,
+        controlUrl,
+        edgeUrl: edgeMainUrl,
+        toxiproxyApi,
+        regions,
+        primaryRegion,
+        instances,
+        lease,
+        pids: pids(),
+      });
     await saveState();
     const firstEnv = (n: PlannedNode): EnvOverrides => ({ ...options.nodeEnv?.[n.region], ...options.nodeEnv?.[n.instance] });
     for (const n of plan) {
@@ -348,7 +363,10 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     };
 
     signal.throwIfAborted();
-    const edge = await startEdge(options.basePort ?? DEFAULT_BASE_PORT, createControlHandler(cluster, () => controlStatus(cluster)));
+    const edge = await startEdge(
+      options.basePort ?? DEFAULT_BASE_PORT,
+      createControlHandler(cluster, () => controlStatus(cluster)),
+    );
     started.edge = edge;
     signal.throwIfAborted();
     controlUrl = cluster.controlUrl;
@@ -389,7 +407,12 @@ function nodeLifecycle(
     const node = nodes.find((n) => n.instance === instance);
     if (!node) {
       facade.nodesOf(instance); // names the instances when it is unknown
-      throw new ControlInputError(`${instance} is a region: name one of its instances (${facade.nodesOf(instance).map((n) => n.instance).join(', ')})`);
+      throw new ControlInputError(
+        `${instance} is a region: name one of its instances (${facade
+          .nodesOf(instance)
+          .map((n) => n.instance)
+          .join(', ')})`,
+      );
     }
     return node;
   };
@@ -465,19 +488,28 @@ function nodeLifecycle(
     },
 
     async handoff(instance?: string) {
-      if (context.lease === 'static') throw new ControlInputError('the lease is static: the primary cannot move (start the cluster with --lease consul)');
+      if (context.lease === 'static')
+        throw new ControlInputError('the lease is static: the primary cannot move (start the cluster with --lease consul)');
       const current = facade.primary();
-      if (!current?.live) throw new ControlInputError(`no primary runs now (lease held by ${current?.instance ?? 'nobody'}): nothing to hand off`);
+      if (!current?.live)
+        throw new ControlInputError(`no primary runs now (lease held by ${current?.instance ?? 'nobody'}): nothing to hand off`);
       let choices: ProcessNode[];
       if (instance !== undefined) {
         const node = instanceNode(instance);
-        if (!node.candidate) throw new ControlInputError(`${instance} is not a lease candidate (candidates: ${nodes.filter((n) => n.candidate).map((n) => n.instance).join(', ')})`);
+        if (!node.candidate)
+          throw new ControlInputError(
+            `${instance} is not a lease candidate (candidates: ${nodes
+              .filter((n) => n.candidate)
+              .map((n) => n.instance)
+              .join(', ')})`,
+          );
         if (node === current) throw new ControlInputError(`${instance} holds the lease already`);
         if (!node.live) throw new ControlInputError(`${instance} is not running: start it first`);
         choices = [node];
       } else {
         choices = nodes.filter((n) => n.candidate && n !== current && n.live);
-        if (choices.length === 0) throw new ControlInputError(`no other lease candidate runs: nothing to hand ${current.instance}'s lease to`);
+        if (choices.length === 0)
+          throw new ControlInputError(`no other lease candidate runs: nothing to hand ${current.instance}'s lease to`);
       }
       const reasons: string[] = [];
       let target: ProcessNode | null = null;
@@ -567,7 +599,10 @@ async function cleanDir(dir: string, tools: ClusterTools, log: (line: string) =>
   if (unmounted.length > 0) log(`unmounted leftovers: ${unmounted.join(', ')}`);
   // Only ever wipe a directory this code made: `--dir .` must not empty a project.
   const entries = await readdir(dir).catch(() => [] as string[]);
-  const ours = await access(join(dir, DIR_MARKER)).then(() => true, () => false);
+  const ours = await access(join(dir, DIR_MARKER)).then(
+    () => true,
+    () => false,
+  );
   if (entries.length > 0 && !ours) {
     throw new Error(`${dir} is not empty and was not made by a cluster run; pick another --dir`);
   }

@@ -15,9 +15,7 @@ export interface ClusterTools {
   readonly consul: string | null;
 }
 
-export type ToolCheck =
-  | { readonly ok: true; readonly tools: ClusterTools }
-  | { readonly ok: false; readonly missing: readonly string[] };
+export type ToolCheck = { readonly ok: true; readonly tools: ClusterTools } | { readonly ok: false; readonly missing: readonly string[] };
 
 /**
  * Finds the tools a process cluster needs, and names every one that is

@@ -194,12 +194,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
 }
 
 /** Per-region ports pin the region; the main port honours `fly-prefer-region` for a known region. */
-function pickRegion(
-  req: IncomingMessage,
-  entryRegion: string | undefined,
-  nodes: readonly EdgeNode[],
-  primaryRegion: string,
-): string {
+function pickRegion(req: IncomingMessage, entryRegion: string | undefined, nodes: readonly EdgeNode[], primaryRegion: string): string {
   if (entryRegion !== undefined) return entryRegion;
   const preferred = req.headers[PREFER_REGION_HEADER];
   if (typeof preferred === 'string' && nodes.some((n) => n.region === preferred.trim())) return preferred.trim();

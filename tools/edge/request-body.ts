@@ -3,9 +3,7 @@ import type { IncomingMessage } from 'node:http';
 /** Fly.io buffers at most 1 MiB of a request so that it can replay it. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
-export type BufferedBody =
-  | { readonly ok: true; readonly body: Buffer }
-  | { readonly ok: false; readonly reason: 'too-large' | 'aborted' };
+export type BufferedBody = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly reason: 'too-large' | 'aborted' };
 
 /**
  * Reads a whole request body into memory, so that it can be sent again on a

@@ -96,7 +96,13 @@ export async function basicStatus(
     mainUrl,
     nodes: nodes.map((node, i): NodeStatus => {
       const health = healths[i]!;
-      const base = { region: node.region, instance: node.instance, appUrl: node.url, edgeUrl: edgeUrls[node.region] ?? null, live: isLive(node) };
+      const base = {
+        region: node.region,
+        instance: node.instance,
+        appUrl: node.url,
+        edgeUrl: edgeUrls[node.region] ?? null,
+        live: isLive(node),
+      };
       if ('error' in health) {
         return { ...base, role: 'down', position: null, behindTx: null, lagMs: null, injected: null, error: health.error };
       }

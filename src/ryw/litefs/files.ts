@@ -63,7 +63,11 @@ export interface LiteFSFiles {
 }
 
 export function liteFSFiles(databaseDir: string, databaseName: string): LiteFSFiles {
-  return { positionPath: join(databaseDir, `${databaseName}-pos`), primaryPath: join(databaseDir, '.primary'), lagPath: join(databaseDir, '.lag') };
+  return {
+    positionPath: join(databaseDir, `${databaseName}-pos`),
+    primaryPath: join(databaseDir, '.primary'),
+    lagPath: join(databaseDir, '.lag'),
+  };
 }
 
 /**

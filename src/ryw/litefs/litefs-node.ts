@@ -99,7 +99,12 @@ export class LiteFSNode implements ReplicaNode {
   }
 
   stats(): { waiting: number; woken: Readonly<Record<WakeSource, number>>; fileReads: number; streaming: boolean } {
-    return { waiting: this.watcher.waiting, woken: this.watcher.woken, fileReads: this.watcher.fileReads, streaming: this.watcher.streaming };
+    return {
+      waiting: this.watcher.waiting,
+      woken: this.watcher.woken,
+      fileReads: this.watcher.fileReads,
+      streaming: this.watcher.streaming,
+    };
   }
 
   close(): void {
