@@ -102,7 +102,10 @@ async function publish(form) {
     // draft id, and the draft stays in the tab until a publish succeeds.
     const body = await res.json().catch(() => null);
     if (body && typeof body.message === 'string') {
-      showProblem(form, /your text is still here/i.test(body.message) ? body.message : `${body.message} Nothing was lost: your text is still here.`);
+      showProblem(
+        form,
+        /your text is still here/i.test(body.message) ? body.message : `${body.message} Nothing was lost: your text is still here.`,
+      );
       return;
     }
   }
@@ -150,7 +153,12 @@ function showProblem(form, message) {
 
 function saveDraft(form) {
   const { title, content, _draft, _revision } = form.elements;
-  const data = { title: title.value, content: content.value, draft: _draft ? _draft.value : '', revision: _revision ? _revision.value : '' };
+  const data = {
+    title: title.value,
+    content: content.value,
+    draft: _draft ? _draft.value : '',
+    revision: _revision ? _revision.value : '',
+  };
   try {
     if (data.title === '' && data.content === '') sessionStorage.removeItem(draftKey(form));
     else sessionStorage.setItem(draftKey(form), JSON.stringify(data));
