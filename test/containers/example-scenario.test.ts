@@ -8,6 +8,7 @@ import type { Cluster } from '../../tools/cluster/cluster.js';
 import { Browser } from '../cluster/browser.js';
 import { articlePath } from '../cluster/harness.js';
 import { CLUSTER_START_TIMEOUT_MS } from '../cluster/scenarios.js';
+import { signIn } from '../cluster/sign-in.js';
 import { containerTierAvailability, startTestContainerCluster } from './harness.js';
 
 const tier = await containerTierAvailability();
@@ -24,10 +25,12 @@ describe.skipIf(!tier.run)('example: an author near a slow, throttled syd', () =
   }, 60_000);
 
   it('sees their own article (syd waits for it), while a reader without a token near syd does not wait', async () => {
+    const author = new Browser();
+    await signIn(author, cluster.edgeUrl('syd')); // writing takes an author; signing in is a write too
+
     await cluster.lag('syd', 400, 50);
     await cluster.bandwidth('syd', 64);
 
-    const author = new Browser();
     const { location } = await author.postArticle(cluster.edgeUrl('syd'), 'Hello from syd');
     const reader = new Browser();
     const [own, other] = await Promise.all([
