@@ -23,6 +23,8 @@ export interface BlogOverrides {
   ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths'>;
   /** CSRF token windows (tests shorten them). */
   csrf?: CsrfOptions;
+  /** The clock of the database's busy back-off (tests step it instead of sleeping). */
+  databaseClock?: () => number;
   /** Open the database read-only (a test of a replica's refusals). */
   readonly?: boolean;
   /** Migrate at start (default, as main.ts does); tests that lay out the database themselves say no. */
@@ -85,7 +87,11 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
   const { role } = ryw.node.role();
 
   // A replica never creates or migrates the database: LiteFS brings both from the primary.
-  const database = new SqliteDatabase(config.databasePath, { create: role !== 'replica', readonly: overrides.readonly ?? false });
+  const database = new SqliteDatabase(config.databasePath, {
+    create: role !== 'replica',
+    readonly: overrides.readonly ?? false,
+    now: overrides.databaseClock,
+  });
   const runMigrations = () => database.migrate();
   if (role !== 'replica' && !overrides.readonly && overrides.migrateOnStart !== false) {
     const { from, to } = runMigrations();

@@ -86,6 +86,8 @@ export class FakeLiteFS {
       migrateToken?: string;
       writePaths?: string[];
       readonly?: boolean;
+      /** The clock of the database's busy back-off (default Date.now). */
+      databaseClock?: () => number;
       wrapStore?: (store: ArticleStore) => ArticleStore;
       pollMs?: number;
       /** A LiteFS API whose `/events` stream feeds positions and the role, as LITEFS_API does. */
@@ -122,6 +124,7 @@ export class FakeLiteFS {
       log: pino({ level: 'silent' }),
       wrapStore: options.wrapStore,
       readonly: options.readonly,
+      databaseClock: options.databaseClock,
       // The constructor migrated the file (or the test laid it out on purpose).
       migrateOnStart: false,
       csrf: options.csrf,
