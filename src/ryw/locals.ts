@@ -10,6 +10,11 @@ export interface RywLocals {
   stale: boolean;
   /** Where it was served from; null on exempt paths (nothing was asked of the node). */
   served: { region: string; instance: string; role: Role } | null;
+  /**
+   * Set by the route once its write committed (with `tokens: 'when-committed'`,
+   * only then is a token handed out).
+   */
+  committed: boolean;
 }
 
 declare global {

@@ -91,6 +91,14 @@ export interface ReadYourWritesOptions {
    */
   isBusy?: (error: unknown) => boolean;
   /**
+   * When a write on the primary gets a token: after any 2xx/3xx answer
+   * (`after-success`, the default: every successful write request committed
+   * something), or only when its route set `res.locals.ryw.committed = true`
+   * after its transaction committed (`when-committed`: an answer that wrote
+   * nothing, e.g. a redirect to sign in, hands out no token).
+   */
+  tokens?: 'after-success' | 'when-committed';
+  /**
    * False turns read-your-writes off (no tokens issued or honoured) while
    * writes are still replayed to the primary: the baseline for benchmarks and
    * a checker's proof that it can fail.
@@ -146,6 +154,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   const isBusy = options.isBusy ?? isSqliteBusy;
   const now = options.now ?? Date.now;
   const enabled = options.enabled ?? true;
+  const issueOn = options.tokens === 'when-committed' ? 'commit' : 'success';
   const { observer, secrets } = options;
   const verifier = new TokenVerifier(secrets);
 
@@ -155,18 +164,20 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   };
 
   const middleware = async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
-    const locals: RywLocals = { timing: 'none', waitedMs: 0, stale: false, served: null };
+    const locals: RywLocals = { timing: 'none', waitedMs: 0, stale: false, served: null, committed: false };
     res.locals.ryw = locals;
     if (exempt(req)) {
-      appendServerTiming(res, 'none', 0);
+      // As the headers go out, like every other entry: a route may set its own meanwhile.
+      onHeaders(res, () => appendServerTiming(res, 'none', 0));
       return next();
     }
 
     let issue = false;
     onHeaders(res, () => {
       // Only a write the app answered with success (it committed before
-      // answering) moved the position the reader must see.
-      if (issue && res.statusCode >= 200 && res.statusCode < 400) {
+      // answering) moved the position the reader must see; with
+      // `tokens: 'when-committed'`, only one whose route said it committed.
+      if (issue && res.statusCode >= 200 && res.statusCode < 400 && (issueOn === 'success' || locals.committed)) {
         const position = node.committedPosition();
         if (position !== null) {
           const token = signToken(tokenPayload(position, now()), secrets);

@@ -187,4 +187,25 @@ describe('the module against an in-memory node (no files)', () => {
     replica.close();
     primary.close();
   });
+
+  it("with tokens: 'when-committed', hands a token only to an answer whose route said it committed", async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 3n });
+    const ryw = readYourWrites({ node: primary, secrets: [SECRET], tokens: 'when-committed' });
+    const app = express();
+    app.use(ryw.middleware);
+    app.post('/wrote', (_req, res) => {
+      res.locals.ryw!.committed = true; // after the transaction committed
+      res.redirect(303, '/');
+    });
+    app.post('/signed-out', (_req, res) => res.redirect(303, '/signin')); // a refusal dressed as a redirect
+    const wrote = await request(app).post('/wrote').expect(303);
+    expect(wrote.headers['ryw-token']).toMatch(/^s:0000000000000003\./);
+    const refused = await request(app).post('/signed-out').expect(303);
+    expect(refused.headers['ryw-token']).toBeUndefined();
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    // The default hands one to any successful write.
+    const { app: eager } = appOn(primary);
+    expect((await request(eager).post('/').expect(201)).headers['ryw-token']).toBeDefined();
+    primary.close();
+  });
 });
