@@ -58,14 +58,20 @@ export class SqliteDatabase {
    * What SQLite refuses for want of a lock becomes AppError('busy'), what it
    * cannot write AppError('unavailable') (see refusalOf()); anything else is
    * a bug and goes through as it is.
+   *
+   * Only reads take part in the back-off (`reads: false` for writes): it is
+   * there for a replica whose reads meet LiteFS holding the lock. A write
+   * refused at its COMMIT (another connection, e.g. a search, still held a
+   * read lock) fails that write alone; starting the back-off then would
+   * answer every read on the primary, which has nowhere to replay them, 503.
    */
-  guard<T>(work: () => T, now = this.now()): T {
-    if (now < this.lockedUntil) throw new AppError('busy', 'The database is busy applying changes; try again in a moment.');
+  guard<T>(work: () => T, { reads = true }: { reads?: boolean } = {}): T {
+    if (reads && this.now() < this.lockedUntil) throw new AppError('busy', 'The database is busy applying changes; try again in a moment.');
     try {
       return work();
     } catch (error) {
       if (isBusyError(error)) {
-        this.lockedUntil = this.now() + BUSY_BACKOFF_MS;
+        if (reads) this.lockedUntil = this.now() + BUSY_BACKOFF_MS;
         throw new AppError('busy', 'The database is busy applying changes; try again in a moment.', { cause: error });
       }
       const refusal = refusalOf(error);
@@ -87,29 +93,32 @@ export class SqliteDatabase {
    * be answered as success, for a row that does not exist.
    */
   write<T>(work: (db: Database.Database) => T): T {
-    return this.guard(() => {
-      const db = this.handle();
-      // Nested, db.transaction() would only take a savepoint, and its caller
-      // would acknowledge a write that is not committed yet.
-      if (db.inTransaction) throw new Error('SqliteDatabase.write() inside another transaction: nothing would be committed on return');
-      // Only commits care, and the pragma reads the schema, which a replica
-      // mid-apply has locked: set it before the first write, not at opening.
-      if (this.durable !== db) {
-        db.pragma(`synchronous = ${SYNCHRONOUS}`);
-        this.durable = db;
-      }
-      try {
-        return db.transaction(() => work(db)).immediate();
-      } catch (error) {
-        this.leaveTransaction(db);
-        throw error;
-      }
-    });
+    return this.guard(
+      () => {
+        const db = this.handle();
+        // Nested, db.transaction() would only take a savepoint, and its caller
+        // would acknowledge a write that is not committed yet.
+        if (db.inTransaction) throw new Error('SqliteDatabase.write() inside another transaction: nothing would be committed on return');
+        // Only commits care, and the pragma reads the schema, which a replica
+        // mid-apply has locked: set it before the first write, not at opening.
+        if (this.durable !== db) {
+          db.pragma(`synchronous = ${SYNCHRONOUS}`);
+          this.durable = db;
+        }
+        try {
+          return db.transaction(() => work(db)).immediate();
+        } catch (error) {
+          this.leaveTransaction(db);
+          throw error;
+        }
+      },
+      { reads: false },
+    );
   }
 
   /** Brings the schema up to date; each migration has committed when this returns (see migrate()). */
   migrate(): MigrationResult {
-    return this.guard(() => migrate(this.handle()));
+    return this.guard(() => migrate(this.handle()), { reads: false });
   }
 
   /**

@@ -79,4 +79,24 @@ describe('a locked database', () => {
     expect(res.text).toContain('Every word kept.</textarea>');
     await request(app).get('/').expect(503);
   });
+
+  it('on the primary, a write refused at its COMMIT fails that write alone: reads go on at once', async () => {
+    fs = new FakeLiteFS({ role: 'primary' });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+    const form = await openForm(app);
+    // Another connection (a search, the author command) holds a read lock: the INSERT runs, COMMIT cannot.
+    const reader = new Database(fs.dbPath);
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM articles').get();
+    unlock = () => {
+      reader.exec('ROLLBACK');
+      reader.close();
+    };
+    await submitForm(app, form, { title: 'Refused at COMMIT', content: 'Kept in the form.' }).expect(503);
+    unlock();
+    unlock = undefined;
+    // No back-off: the primary has nowhere to send its readers, so they must not wait for one.
+    await request(app).get('/').expect(200);
+    await request(app).get('/healthz').expect(200);
+  });
 });
