@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { createBlog } from './blog.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createServer, DEFAULT_LIMITS, listen } from './http/listen.js';
+import { createServer, DEFAULT_LIMITS, listen, shutdown } from './http/listen.js';
 
 /** Serves the blog that createBlog() wires: the listeners and the signals, nothing else. */
 async function main(config: Config): Promise<void> {
@@ -35,14 +35,12 @@ async function main(config: Config): Promise<void> {
   metricsServer?.on('error', fatal);
 
   const stop = (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    metricsServer?.close();
-    metricsServer?.closeAllConnections();
-    server.close(() => {
-      // Searches still running were refused with the connections; stop their workers.
-      void blog.close().finally(() => process.exit(0));
-    });
-    server.closeAllConnections();
+    log.info({ signal }, 'shutting down: answering the requests in flight');
+    const servers = [server, ...(metricsServer ? [metricsServer] : [])];
+    void Promise.all(servers.map((s) => shutdown(s)))
+      // Searches still running were answered or cut with their connections; stop their workers.
+      .then(() => blog.close())
+      .finally(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

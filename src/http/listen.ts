@@ -44,6 +44,15 @@ export const MAX_HEADER_BYTES = 8 * 1024;
  * what it sends; it stops a flood that bypasses it from exhausting memory.
  */
 export const MAX_CONNECTIONS = 1_024;
+/**
+ * How long requests in flight may finish after SIGTERM (a deploy, a handoff)
+ * before their connections are cut: longer than the default read-your-writes
+ * wait plus a search's deadline, and shorter than Fly.io's default
+ * `kill_timeout` (5 s), after which the machine is killed anyway.
+ */
+export const SHUTDOWN_GRACE_MS = 4_000;
+/** How often idle connections are closed while shutting down. */
+export const SHUTDOWN_IDLE_CHECK_MS = 50;
 
 export interface ServerLimits {
   headersTimeoutMs: number;
@@ -104,5 +113,25 @@ export function listen(server: Server, port: number, host?: string): Promise<Add
       server.off('error', failed);
       resolve(server.address() as AddressInfo);
     });
+  });
+}
+
+/**
+ * Stops `server` gracefully: no new connections, idle keep-alive ones closed
+ * at once, requests in flight answered (a reader waiting for their token, a
+ * search, a write's answer) for up to `graceMs`, then whatever is left cut.
+ * Resolves once the server has closed.
+ */
+export function shutdown(server: Server, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    // A keep-alive connection turns idle once its answer is sent: close it then.
+    const idle = setInterval(() => server.closeIdleConnections(), SHUTDOWN_IDLE_CHECK_MS);
+    server.close(() => {
+      clearTimeout(cut);
+      clearInterval(idle);
+      resolve();
+    });
+    server.closeIdleConnections();
   });
 }
