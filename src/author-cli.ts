@@ -12,7 +12,7 @@ import { validateNewAuthor } from './author.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { isAppError } from './error.js';
 import { hashPassword } from './password.js';
-import { liteFSFiles, readPrimary } from './ryw/litefs/files.js';
+import { LiteFSNode } from './ryw/index.js';
 import { SqliteAuthorStore } from './sqlite/author-store.js';
 import { SqliteDatabase } from './sqlite/database.js';
 
@@ -45,8 +45,14 @@ async function main(argv: readonly string[]): Promise<void> {
   if (!nameOnly.ok && nameOnly.errors.name) throw new Exit(1, nameOnly.errors.name);
 
   const config = configuration();
-  // A LiteFS replica cannot write: authors are created on the primary (where `.primary` is absent).
-  const replica = readPrimary(liteFSFiles(config.databaseDir, config.databaseName)).exists;
+  // A LiteFS replica cannot write: authors are created on the primary. Its role as the app sees it.
+  const node = new LiteFSNode({
+    databasePath: config.databasePath,
+    identity: { region: config.region, instance: config.instance },
+    api: null,
+  });
+  const replica = node.role().role === 'replica';
+  node.close();
   if (replica)
     throw new Exit(1, `this instance is a LiteFS replica (${config.databaseDir}/.primary exists): run the command on the primary`);
 

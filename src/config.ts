@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { dirname, basename, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, basename } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS, FALLBACKS, isOnLiteFS, type Fallback } from './ryw/index.js';
+import {
+  databasePath,
+  DEFAULT_FALLBACK,
+  DEFAULT_REGION,
+  DEFAULT_TTL_S,
+  DEFAULT_WAIT_MS,
+  FALLBACKS,
+  isOnLiteFS,
+  type Fallback,
+} from './ryw/index.js';
 import { DEFAULT_SITE_DESCRIPTION, DEFAULT_SITE_TITLE, type Site } from './site.js';
 
 /** Defaults of the configuration table in the README; the names are the interface. */
@@ -124,12 +132,12 @@ export class ConfigError extends Error {
 
 /** Resolves `file:path`, `file:///abs/path` or a plain path against the working directory. */
 export function databasePathFromUrl(url: string): string {
-  if (url.startsWith('file://')) return fileURLToPath(url);
-  const path = url.startsWith('file:') ? url.slice('file:'.length) : url;
-  if (path === '' || path.includes('?') || path === ':memory:') {
+  try {
+    // The read-your-writes module reads its `database` option the same way.
+    return databasePath(url);
+  } catch {
     throw new ConfigError(`DATABASE_URL: expected file:<path to a SQLite file>, got ${JSON.stringify(url)}`);
   }
-  return resolve(path);
 }
 
 /**

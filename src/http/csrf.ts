@@ -36,7 +36,8 @@ export function createCsrf(secrets: readonly string[], options: CsrfOptions = {}
   const currentWindow = () => Math.floor(now() / windowMs);
 
   const shared = {
-    // The blog has no sessions or accounts: the token is bound to the browser's
+    // Not bound to the author's session: forms are opened before signing in
+    // (sign-in, setup) as well as after; the token is bound to the browser's
     // CSRF cookie alone, with SameSite=Lax as the first line of defence.
     getSessionIdentifier: () => '',
     cookieName: CSRF_COOKIE,

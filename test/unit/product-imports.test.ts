@@ -82,3 +82,31 @@ describe('src/ (the product)', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('src/ryw/ (the read-your-writes module)', () => {
+  const ryw = imports.filter((i) => i.file.startsWith(join('src', 'ryw') + '/'));
+
+  it('is scanned (its files import each other)', () => {
+    expect(ryw.filter((i) => i.specifier.startsWith('.')).length).toBeGreaterThan(5);
+  });
+
+  it('stands alone: imports nothing of the blog (only its own files, Node and its few packages)', () => {
+    const outside = ryw
+      .filter((i) => i.specifier.startsWith('.'))
+      .map((i) => ({ ...i, target: relative(ROOT, resolve(ROOT, dirname(i.file), i.specifier)) }))
+      .filter((i) => !i.target.startsWith(join('src', 'ryw') + '/'));
+    expect(outside).toEqual([]);
+    const packages = new Set(
+      ryw.filter((i) => !i.specifier.startsWith('.') && !i.specifier.startsWith('node:')).map((i) => packageOf(i.specifier)),
+    );
+    expect([...packages].sort()).toEqual(['cookie-signature', 'express', 'on-headers']);
+  });
+
+  it('is used by the blog through its one entry, src/ryw/index.ts', () => {
+    const deep = imports
+      .filter((i) => !i.file.startsWith(join('src', 'ryw') + '/') && i.specifier.startsWith('.'))
+      .map((i) => ({ ...i, target: relative(ROOT, resolve(ROOT, dirname(i.file), i.specifier)) }))
+      .filter((i) => i.target.startsWith(join('src', 'ryw') + '/') && i.target !== join('src', 'ryw', 'index.js'));
+    expect(deep).toEqual([]);
+  });
+});
