@@ -20,7 +20,7 @@ export interface BlogOverrides {
   /** Wraps the article store, e.g. to move a fake LiteFS position when a test's write commits. */
   wrapStore?: (store: ArticleStore) => ArticleStore;
   /** Knobs of the read-your-writes layer that the environment does not set (e.g. the poll interval). */
-  ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths'>;
+  ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths' | 'tokens'>;
   /** CSRF token windows (tests shorten them). */
   csrf?: CsrfOptions;
   /** The clock of the database's busy back-off (tests step it instead of sleeping). */
@@ -71,6 +71,9 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     ttlSeconds: config.ttlSeconds,
     enabled: config.rywEnabled,
     exempt: EXEMPT_PATHS,
+    // Every write route says when its transaction committed (markCommitted()): a
+    // redirect to sign in, a refusal dressed as a 303, hands out no token.
+    tokens: 'when-committed',
     observer: metrics,
     // The store reports a locked database as AppError('busy'), also while it fails fast after one.
     isBusy: (error) => isAppError(error, 'busy'),

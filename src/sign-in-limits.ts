@@ -53,6 +53,15 @@ export class FailureCounter {
     while (this.failures.size > this.maxKeys) this.failures.delete(this.failures.keys().next().value!);
   }
 
+  /** Takes back one failure counted at `at` (an attempt counted before it was checked, which turned out right). */
+  withdraw(key: string, at: number): void {
+    const times = this.failures.get(key);
+    const index = times?.lastIndexOf(at) ?? -1;
+    if (index < 0) return;
+    times!.splice(index, 1);
+    if (times!.length === 0) this.failures.delete(key);
+  }
+
   clear(key: string): void {
     this.failures.delete(key);
   }
@@ -70,8 +79,15 @@ export class FailureCounter {
   }
 }
 
+/** An attempt attempt() let through: counted as a failure until succeeded() says it was not one. */
+export interface SignInAttempt {
+  readonly account: string;
+  readonly address: string;
+  readonly at: number;
+}
+
 /** Whether a sign-in may be tried, as a value the route acts on. */
-export type LimitDecision = { kind: 'try' } | { kind: 'refuse'; by: 'account' | 'address'; retryAfterMs: number };
+export type LimitDecision = { kind: 'try'; attempt: SignInAttempt } | { kind: 'refuse'; by: 'account' | 'address'; retryAfterMs: number };
 
 /**
  * Both limits of sign-in. It lives in the primary's memory: every sign-in
@@ -87,22 +103,37 @@ export class SignInLimiter {
     this.addresses = new FailureCounter(options.address ?? ADDRESS_LIMIT, options.maxKeys);
   }
 
-  /** Checked before the password is: a refused attempt costs no hashing. */
+  /**
+   * Whether a sign-in may be tried now, and if so, counts it as a failure
+   * at once, before its password is checked: hashing takes a while (about
+   * 0.2 s) and yields meanwhile, and attempts sent all at once would
+   * otherwise all pass before the first had failed. A refused attempt costs
+   * no hashing. The route calls succeeded() when the password matched.
+   */
+  attempt(account: string, address: string, now: number): LimitDecision {
+    const decision = this.check(account, address, now);
+    if (decision.kind === 'refuse') return decision;
+    this.accounts.fail(account, now);
+    this.addresses.fail(address, now);
+    return decision;
+  }
+
+  /** What attempt() would decide, counting nothing. */
   check(account: string, address: string, now: number): LimitDecision {
     const byAddress = this.addresses.retryAfterMs(address, now);
     if (byAddress > 0) return { kind: 'refuse', by: 'address', retryAfterMs: byAddress };
     const byAccount = this.accounts.retryAfterMs(account, now);
     if (byAccount > 0) return { kind: 'refuse', by: 'account', retryAfterMs: byAccount };
-    return { kind: 'try' };
+    return { kind: 'try', attempt: { account, address, at: now } };
   }
 
-  failed(account: string, address: string, now: number): void {
-    this.accounts.fail(account, now);
-    this.addresses.fail(address, now);
-  }
-
-  /** The author got in: their account's count starts again (the address's does not: it may be sweeping other names). */
-  succeeded(account: string): void {
-    this.accounts.clear(account);
+  /**
+   * The attempt's password matched: its account's count starts again, and
+   * the address's loses this attempt only (the address may be sweeping other
+   * names, and its other failures stand).
+   */
+  succeeded(attempt: SignInAttempt): void {
+    this.accounts.clear(attempt.account);
+    this.addresses.withdraw(attempt.address, attempt.at);
   }
 }

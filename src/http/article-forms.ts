@@ -8,12 +8,14 @@ import {
   validateArticle,
   type Article,
   type ArticleErrors,
+  type ArticleLookup,
   type ArticleMarkup,
   type ArticleStore,
 } from '../article.js';
 import { AppError, isAppError } from '../error.js';
 import { parseId } from './article-params.js';
 import { requireAuthor, signInPath } from './auth.js';
+import { markCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
 import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
@@ -85,6 +87,33 @@ const SIGNED_OUT =
 const expired = (what: string) => `This form had expired, so nothing was ${what}. Your text is still here: send it again.`;
 const crossSite = (what: string) => `${CROSS_SITE_MESSAGE} If you meant to ${what}, your text is still here: do it from this page.`;
 
+/** What to tell an author whose write the database refused, by why (see refusedByDatabase()). */
+interface Refusal {
+  busy: string;
+  unavailable: string;
+}
+/** A form's write refused: nothing saved, the text kept. */
+const notSaved = (what: string, retry: string): Refusal => ({
+  busy: `The database was busy and could not save your ${what} just now. Nothing was saved and your text is still here: ${retry} in a moment.`,
+  unavailable: `The database could not save your ${what} just now (the primary may be changing). Nothing was saved and your text is still here: ${retry} in a few seconds.`,
+});
+const NOT_PUBLISHED = notSaved('article', 'try publishing again');
+const NOT_CHANGED = notSaved('changes', 'try saving again');
+const NOT_DELETED: Refusal = {
+  busy: 'The database was busy and could not delete the article just now. Nothing was deleted: press Delete again in a moment.',
+  unavailable:
+    'The database could not delete the article just now (the primary may be changing). Nothing was deleted: press Delete again in a few seconds.',
+};
+
+/** The session could not be looked up (keepFormsWhenSessionBusy): refused as a locked database is. */
+const SESSION_BUSY = new AppError('busy', 'The session could not be looked up: the database is locked.');
+
+/** A deleted article: 410 Gone, on every replica that has its tombstone (the author's waits for it: read-your-writes). */
+export function renderGone(render: Render, res: Response, deleted: Date): void {
+  res.setHeader('Cache-Control', 'no-store');
+  render(res, 'gone', { deleted }, 410);
+}
+
 export interface ArticleFormRoutesOptions {
   store: ArticleStore;
   csrf: Csrf;
@@ -138,36 +167,30 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
       status,
     );
 
-  /** The article behind an edit or delete URL, if this author may change it; otherwise the refusal (404, 410, 403). */
-  const editable = (res: Response, id: number): Article | 'gone' => {
-    const found = store.get(id);
+  /** The article an edit or delete URL names, if this author may change it; its tombstone if deleted; otherwise the refusal (404, 403). */
+  const editable = (res: Response, found: ArticleLookup): Article | { deleted: Date } => {
     if (found.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
-    if (found.kind === 'deleted') return 'gone';
+    if (found.kind === 'deleted') return { deleted: found.deleted };
     if (!mayEdit(found.article, res.locals.author)) {
       throw new AppError('forbidden', `Only its author, ${found.article.author?.name ?? 'who wrote it'}, can edit or delete this article.`);
     }
     return found.article;
   };
+  const isGone = (found: Article | { deleted: Date }): found is { deleted: Date } => !('id' in found);
 
   /**
-   * The database could not commit, so nothing was saved (the store returns
-   * only once it has): say so, never 303/201, and keep everything typed (the
-   * draft id too, so that a retry whose first try did land finds it).
+   * The database refused a write form's work (a read of the article, the
+   * session's lookup, or the write, whose store call returns only once it
+   * has committed), so nothing was saved: say so with 503 and Retry-After,
+   * never 303/201, and show the form again with everything typed (the
+   * draft id too, so that a retry whose first try did land finds it), or
+   * the confirmation again. Anything but such a refusal is thrown on.
    */
-  const refusedByDatabase = (
-    req: Request,
-    res: Response,
-    error: unknown,
-    what: string,
-    retry: string,
-    again: (problem: string) => void,
-  ): void => {
+  const refusedByDatabase = (req: Request, res: Response, error: unknown, refusal: Refusal, again: (problem: string) => void): void => {
     if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
     const busy = error.code === 'busy';
     res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
-    const problem = busy
-      ? `The database was busy and could not save your ${what} just now. Nothing was saved and your text is still here: ${retry} in a moment.`
-      : `The database could not save your ${what} just now (the primary may be changing). Nothing was saved and your text is still here: ${retry} in a few seconds.`;
+    const problem = busy ? refusal.busy : refusal.unavailable;
     // The form's script keeps its form on screen and shows the message.
     if (wantsJson(req)) res.status(503).json({ error: error.code, message: problem });
     else again(problem);
@@ -184,10 +207,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     if (!csrf.validateRequest(req)) {
       return again(403, { problem: isCrossSite(req) ? crossSite('publish this') : expired('saved') });
     }
-    if (sessionUnknown.has(res))
-      return refusedByDatabase(req, res, new AppError('busy', 'locked'), 'article', 'try publishing again', (problem) =>
-        again(503, { problem }),
-      );
+    if (sessionUnknown.has(res)) return refusedByDatabase(req, res, SESSION_BUSY, NOT_PUBLISHED, (problem) => again(503, { problem }));
     const author = res.locals.author;
     if (!author) {
       if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
@@ -199,7 +219,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     try {
       article = store.create({ ...checked.value, authorId: author.id });
     } catch (error) {
-      return refusedByDatabase(req, res, error, 'article', 'try publishing again', (problem) => again(503, { problem }));
+      return refusedByDatabase(req, res, error, NOT_PUBLISHED, (problem) => again(503, { problem }));
     }
     if (article.title !== checked.value.title || article.content !== checked.value.content) {
       // The draft was published before with other text: the author went
@@ -212,6 +232,9 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
           'You already published this draft, with different text. Nothing was changed, and your new text is still here: press Publish to publish it as a new article.',
       });
     }
+    // Committed, now or by an earlier press of the same draft (this one found
+    // it): either way the author's next page must show it, so the answer carries a token.
+    markCommitted(res);
     const location = `/articles/${article.id}`;
     // The form's script (public/app.js) asks for JSON so that it can
     // keep the form on screen when publishing fails; browsers without it get the redirect.
@@ -222,8 +245,8 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
   // --- Editing ----------------------------------------------------------------
 
   router.get('/articles/:id/edit', requireAuthor, (req, res) => {
-    const article = editable(res, parseId(req.params.id));
-    if (article === 'gone') throw new AppError('not_found', 'This article was deleted: there is nothing to edit.');
+    const article = editable(res, store.get(parseId(req.params.id)));
+    if (isGone(article)) return renderGone(render, res, article.deleted);
     showEditor(req, res, 200, { article, title: article.title, content: article.content, revision: article.revision });
   });
 
@@ -241,10 +264,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
         ...page,
       });
     if (!csrf.validateRequest(req)) return again(403, { problem: isCrossSite(req) ? crossSite('save these changes') : expired('changed') });
-    if (sessionUnknown.has(res))
-      return refusedByDatabase(req, res, new AppError('busy', 'locked'), 'changes', 'try saving again', (problem) =>
-        again(503, { problem }),
-      );
+    if (sessionUnknown.has(res)) return refusedByDatabase(req, res, SESSION_BUSY, NOT_CHANGED, (problem) => again(503, { problem }));
     if (!res.locals.author) {
       if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
       return again(401, { problem: SIGNED_OUT, signIn: true });
@@ -259,8 +279,14 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
         problem:
           'This article was deleted while you were editing it, so nothing was saved. Your text is still here: publish it as a new article if you want to keep it.',
       });
-    const article = editable(res, id);
-    if (article === 'gone') return deletedMeanwhile();
+    let found: ArticleLookup;
+    try {
+      found = store.get(id);
+    } catch (error) {
+      return refusedByDatabase(req, res, error, NOT_CHANGED, (problem) => again(503, { problem }));
+    }
+    const article = editable(res, found);
+    if (isGone(article)) return deletedMeanwhile();
     const conflict = (current: Article, problem: string) =>
       again(409, { article: current, revision: current.revision, conflict: { current, html: markup.render(current).html }, problem });
     const checked = validateArticle(typed);
@@ -275,7 +301,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     try {
       result = store.update(id, { title: checked.value.title, content: checked.value.content, revision: typed.revision });
     } catch (error) {
-      return refusedByDatabase(req, res, error, 'changes', 'try saving again', (problem) => again(503, { article, problem }));
+      return refusedByDatabase(req, res, error, NOT_CHANGED, (problem) => again(503, { article, problem }));
     }
     if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
     if (result.kind === 'deleted') return deletedMeanwhile();
@@ -290,6 +316,8 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
         );
       }
     }
+    // Saved now, or by the first of two presses of the same text: committed either way.
+    markCommitted(res);
     const location = `/articles/${id}`;
     if (wantsJson(req)) res.status(200).json({ id, url: location });
     else res.redirect(303, location);
@@ -298,7 +326,11 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
   // --- Deleting ---------------------------------------------------------------
 
   interface ConfirmPage {
-    article: Article;
+    id: number;
+    /** The article as read; null when it could not be (the database refused) or is deleted already. */
+    article: Article | null;
+    /** The revision the confirmation was opened at, for the hidden field. */
+    revision: number | null;
     problem?: string;
     signIn?: boolean;
     /** It changed since the confirmation page was opened. */
@@ -310,8 +342,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
       'delete',
       {
         ...page,
-        revision: page.article.revision,
-        signInHref: page.signIn ? signInPath(`/articles/${page.article.id}/delete`) : null,
+        signInHref: page.signIn ? signInPath(`/articles/${page.id}/delete`) : null,
         csrfToken: token(req, res),
       },
       status,
@@ -323,56 +354,74 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
 
   router.get('/articles/:id/delete', requireAuthor, (req, res) => {
     const id = parseId(req.params.id);
-    const article = editable(res, id);
-    if (article === 'gone') return deleted(req, res, id);
-    showConfirm(req, res, 200, { article });
+    const article = editable(res, store.get(id));
+    if (isGone(article)) return deleted(req, res, id);
+    showConfirm(req, res, 200, { id, article, revision: article.revision });
   });
 
   router.post('/articles/:id/delete', parseBody, (req, res) => {
     const id = parseId(req.params.id);
     const typed = typedOf(req);
-    const found = store.get(id);
+    /** The confirmation again: of the article as read, else (not read, or deleted) of its id, at the revision posted. */
+    const again = (status: number, found: ArticleLookup | null, page: Omit<ConfirmPage, 'id' | 'article' | 'revision'>) => {
+      const article = found?.kind === 'found' ? found.article : null;
+      showConfirm(req, res, status, { id, article, revision: article?.revision ?? typed.revision, ...page });
+    };
+    let read: ArticleLookup | null = null;
+    const refused = (error: unknown) => refusedByDatabase(req, res, error, NOT_DELETED, (problem) => again(503, read, { problem }));
+    try {
+      read = store.get(id);
+    } catch (error) {
+      return refused(error);
+    }
+    const found = read;
     if (found.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
     if (!csrf.validateRequest(req)) {
-      if (found.kind === 'deleted') throw new AppError('forbidden', expired('deleted'));
-      return showConfirm(req, res, 403, {
-        article: found.article,
+      return again(403, found, {
         problem: isCrossSite(req)
           ? `${CROSS_SITE_MESSAGE} Nothing was deleted.`
           : 'This page had expired, so nothing was deleted. Press Delete again if you still mean it.',
       });
     }
+    if (sessionUnknown.has(res)) return refused(SESSION_BUSY);
     if (!res.locals.author) {
-      if (wantsJson(req))
-        return void res.status(401).json({ error: 'unauthorized', message: 'You are not signed in, so nothing was deleted.' });
-      if (found.kind === 'deleted') return void res.redirect(303, signInPath('/'));
-      return showConfirm(req, res, 401, {
-        article: found.article,
-        problem: 'You are not signed in (or your session ended), so nothing was deleted.',
-        signIn: true,
+      const problem = 'You are not signed in (or your session ended), so nothing was deleted.';
+      if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: problem });
+      return again(401, found, { problem, signIn: true });
+    }
+    const article = editable(res, found);
+    if (isGone(article)) {
+      // Deleted already (a retry, another tab): what was asked is done, and committed.
+      markCommitted(res);
+      return deleted(req, res, id);
+    }
+    if (typed.revision === null) {
+      // As an edit without one: it may have changed since the page was opened.
+      return again(409, found, {
+        changed: true,
+        problem:
+          'This page did not say which version of the article it was opened at, so nothing was deleted. Here it is as it is now: delete it?',
       });
     }
-    const article = editable(res, id);
-    // Deleted already (a retry, another tab): what was asked is done.
-    if (article === 'gone') return deleted(req, res, id);
     let result;
     try {
       result = store.delete(id, typed.revision);
     } catch (error) {
-      if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
-      res.setHeader('Retry-After', String(error.code === 'busy' ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
-      const problem = 'The database could not delete the article just now: nothing was deleted. Try again in a moment.';
-      if (wantsJson(req)) return void res.status(503).json({ error: error.code, message: problem });
-      return showConfirm(req, res, 503, { article, problem });
+      return refused(error);
     }
     if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
     if (result.kind === 'conflict') {
-      return showConfirm(req, res, 409, {
-        article: result.current,
-        changed: true,
-        problem: 'This article was changed since you opened this page, so it was not deleted. Here it is as it is now: delete it anyway?',
-      });
+      return again(
+        409,
+        { kind: 'found', article: result.current },
+        {
+          changed: true,
+          problem: 'This article was changed since you opened this page, so it was not deleted. Here it is as it is now: delete it anyway?',
+        },
+      );
     }
+    // Deleted now, or by another press meanwhile (already_deleted): committed either way.
+    markCommitted(res);
     deleted(req, res, id);
   });
 

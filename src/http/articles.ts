@@ -1,12 +1,20 @@
 import { Router, type Response } from 'express';
 import { excerptOf, mayEdit, type ArticleMarkup, type ArticleStore } from '../article.js';
 import { AppError } from '../error.js';
-import { articleFormRoutes } from './article-forms.js';
+import { articleFormRoutes, renderGone } from './article-forms.js';
 import { pageLinks, pageRequest, parseId, queryString } from './article-params.js';
 import type { Csrf } from './csrf.js';
 import type { Render } from './views.js';
 
-export { ARTICLE_FORM_POST, DRAFT_FIELD, FORM_BODY_LIMIT, REVISION_FIELD, keepFormsWhenSessionBusy, newDraftId } from './article-forms.js';
+export {
+  ARTICLE_FORM_POST,
+  DRAFT_FIELD,
+  FORM_BODY_LIMIT,
+  REVISION_FIELD,
+  keepFormsWhenSessionBusy,
+  newDraftId,
+  renderGone,
+} from './article-forms.js';
 
 export interface ArticleRoutesOptions {
   store: ArticleStore;
@@ -15,12 +23,6 @@ export interface ArticleRoutesOptions {
   render: Render;
   /** Markdown to HTML and text (src/markdown). */
   markup: ArticleMarkup;
-}
-
-/** A deleted article: 410 Gone, on every replica that has its tombstone (the author's waits for it: read-your-writes). */
-export function renderGone(render: Render, res: Response, deleted: Date): void {
-  res.setHeader('Cache-Control', 'no-store');
-  render(res, 'gone', { deleted }, 410);
 }
 
 /** The blog: the list and search, article pages, and the forms to write, edit and delete. */

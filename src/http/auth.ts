@@ -17,6 +17,7 @@ import { isAppError } from '../error.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, needsRehash, standInHash, verifyPassword, type ScryptParams } from '../password.js';
 import { SignInLimiter } from '../sign-in-limits.js';
 import { clientAddress } from './client-address.js';
+import { markCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
 import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
@@ -226,23 +227,38 @@ export function authRoutes(options: AuthRoutesOptions): Router {
       ? CROSS_SITE_MESSAGE
       : `This form had expired, so ${what}. Your name is still here: enter your password and send it again.`;
 
-  /** Starts a session for `authorId`: the row (a write, committed first), then the cookie. */
+  /**
+   * Starts a session for `authorId`: the row (a write, committed first),
+   * then the cookie. Throws, having set no cookie, when a write is refused.
+   */
   const signIn = (req: Request, res: Response, authorId: number) => {
     const id = newSessionId();
     const at = now();
+    sessions.createSession({ idHash: hashSessionId(id), authorId, expires: new Date(at + SESSION_TTL_MS) }, new Date(at));
+    markCommitted(res);
     // A session id the browser had before is not reused: a new one per sign-in (no fixation).
+    // Ended only once the new one is committed: a refused sign-in leaves the
+    // browser as signed in as it was (the new row, whose id nobody was given, expires unused).
     const previous = sessionIdOf(req);
     if (previous !== null) sessions.deleteSession(hashSessionId(previous));
-    sessions.createSession({ idHash: hashSessionId(id), authorId, expires: new Date(at + SESSION_TTL_MS) }, new Date(at));
     res.cookie(SESSION_COOKIE, id, { ...cookieOptions(req), maxAge: SESSION_TTL_MS });
   };
 
-  /** The store could not commit: nothing happened; say so with the form kept (as articles.ts does). */
-  const refusedWrite = (error: unknown, res: Response, show: (status: number, problem: string) => void) => {
+  /**
+   * The store could not commit: say so (503, Retry-After) with the form
+   * kept, as articles.ts does; `outcome` says what that left (by default,
+   * nothing changed). Anything else is a bug and goes on to the error handler.
+   */
+  const refusedWrite = (
+    error: unknown,
+    res: Response,
+    show: (status: number, problem: string) => void,
+    outcome = 'Nothing changed: try again in a moment.',
+  ) => {
     if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
     const busy = error.code === 'busy';
     res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
-    show(503, `The database could not save this just now${busy ? ' (it was busy)' : ''}. Nothing changed: try again in a moment.`);
+    show(503, `The database could not save this just now${busy ? ' (it was busy)' : ''}. ${outcome}`);
   };
 
   router.get('/signin', (req, res) => {
@@ -262,9 +278,13 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     if (name === '' || password === '')
       return showSignIn(req, res, 400, { ...state, problem: 'Please enter your name and your password.' });
 
+    // Looked up first: a read the database refuses (busy) is not a failed sign-in.
+    const author = authors.findByName(name);
     const account = nameKey(name);
     const address = clientAddress(req, options.trustFlyClientIp ?? false);
-    const limit = limiter.check(account, address, now());
+    // Counted as a failure from here on, while the password is hashed, so
+    // that attempts sent all at once cannot all get past the limit.
+    const limit = limiter.attempt(account, address, now());
     if (limit.kind === 'refuse') {
       const minutes = Math.max(1, Math.ceil(limit.retryAfterMs / 60_000));
       res.setHeader('Retry-After', String(Math.ceil(limit.retryAfterMs / 1000)));
@@ -275,15 +295,11 @@ export function authRoutes(options: AuthRoutesOptions): Router {
       });
     }
 
-    const author = authors.findByName(name);
     // A password no author can have is not hashed (it would only cost time), but still counts as a failure.
     const tooLong = [...password].length > MAX_PASSWORD_LENGTH;
     const matches = !tooLong && (await verifyPassword(password, author?.passwordHash ?? (await standInHash(params))));
-    if (!author || !matches) {
-      limiter.failed(account, address, now());
-      return showSignIn(req, res, 401, { ...state, problem: SIGN_IN_REFUSED });
-    }
-    limiter.succeeded(account);
+    if (!author || !matches) return showSignIn(req, res, 401, { ...state, problem: SIGN_IN_REFUSED });
+    limiter.succeeded(limit.attempt);
     try {
       if (needsRehash(author.passwordHash, params)) authors.setPasswordHash(author.id, await hashPassword(password, params));
       signIn(req, res, author.id);
@@ -309,7 +325,10 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     const id = sessionIdOf(req);
     try {
       // Deleted before the answer: once this commits, the cookie opens nothing, on any instance the row's deletion has reached.
-      if (id !== null) sessions.deleteSession(hashSessionId(id));
+      if (id !== null) {
+        sessions.deleteSession(hashSessionId(id));
+        markCommitted(res);
+      }
     } catch (error) {
       return refusedWrite(error, res, (status, problem) =>
         render(res, 'error', { status, message: `${problem} You are still signed in.` }, status),
@@ -334,17 +353,29 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     if (authors.hasAuthors()) return showTaken(res, 409);
     const checked = validateNewAuthor({ name: typedName, password: body.password });
     if (!checked.ok) return showSetup(req, res, 400, { name: typedName, errors: checked.errors });
+    // Hashing yields the event loop; another setup may get in meanwhile:
+    // create() checks again inside its write transaction, and only the first wins.
+    const passwordHash = await hashPassword(checked.value.password, params);
+    let author;
     try {
-      // Hashing yields the event loop; another setup may get in meanwhile:
-      // create() checks again inside its write transaction, and only the first wins.
-      const author = authors.create(
-        { name: checked.value.name, passwordHash: await hashPassword(checked.value.password, params) },
-        { onlyIfFirst: true },
-      );
-      if (!author) return showTaken(res, 409);
-      signIn(req, res, author.id);
+      author = authors.create({ name: checked.value.name, passwordHash }, { onlyIfFirst: true });
     } catch (error) {
       return refusedWrite(error, res, (status, problem) => showSetup(req, res, status, { name: typedName, problem }));
+    }
+    if (!author) return showTaken(res, 409);
+    markCommitted(res);
+    try {
+      signIn(req, res, author.id);
+    } catch (error) {
+      // The author is committed, only their session is not: setup is closed
+      // now (sending it again would answer 409), so it is the sign-in form.
+      const created = `Your author ${author.name} was created, but you are not signed in yet: enter your password to sign in.`;
+      return refusedWrite(
+        error,
+        res,
+        (status, problem) => showSignIn(req, res, status, { name: author.name, next: '/', problem }),
+        created,
+      );
     }
     res.redirect(303, '/');
   });

@@ -2,6 +2,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { Router } from 'express';
 import { AppError } from '../error.js';
 import { formatTxid, type ReplicaNode } from '../ryw/index.js';
+import { markCommitted } from './committed.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -78,7 +79,9 @@ export function migrateRoutes(token: string, runMigrations: () => { from: number
     if (given === undefined || !timingSafeEqual(digest(given), expected)) {
       throw new AppError('forbidden', 'A valid migration token is required.');
     }
-    res.json(runMigrations());
+    const result = runMigrations();
+    markCommitted(res);
+    res.json(result);
   });
   return router;
 }

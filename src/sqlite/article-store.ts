@@ -1,4 +1,3 @@
-import type { Database, Statement } from 'better-sqlite3';
 import {
   excerptOf,
   HOME_PAGE_SIZE,
@@ -12,13 +11,13 @@ import {
   type EditResult,
   type SearchResults,
 } from '../article.js';
-import { AppError } from '../error.js';
 import { pageOf, type Cursor, type Page, type PageRequest } from '../page.js';
 import type { SqliteDatabase } from './database.js';
 import { searchTerms, SearchTokenizer } from './search-query.js';
 import type { SearchQuery } from './search-statement.js';
 import { searchableText, withoutWordBreaks } from './search-text.js';
 import { SearchWorkers, type SearchWorkersOptions } from './search-workers.js';
+import { PreparedStatements, runStatements } from './statements.js';
 
 interface ArticleRow {
   id: number;
@@ -69,7 +68,8 @@ const SQL = {
                                revision = revision + 1, updated = ${NOW}
            WHERE id = @id AND revision = @revision
            RETURNING id`,
-  delete: 'DELETE FROM articles WHERE id = @id AND (@revision IS NULL OR revision = @revision) RETURNING id',
+  // Only at the revision the deletion was confirmed at: a NULL one matches nothing (a conflict), as in an edit.
+  delete: 'DELETE FROM articles WHERE id = @id AND revision = @revision RETURNING id',
   bury: `INSERT INTO deleted_articles (id, deleted) VALUES (?, ${NOW}) RETURNING deleted`,
 } as const;
 
@@ -112,8 +112,7 @@ export interface SqliteArticleStoreOptions {
 }
 
 export class SqliteArticleStore implements ArticleStore {
-  private readonly statements = new Map<keyof typeof SQL, Statement>();
-  private preparedOn: Database | null = null;
+  private readonly statements: PreparedStatements<keyof typeof SQL>;
 
   private readonly tokenizer = new SearchTokenizer();
   private readonly searches: SearchWorkers;
@@ -125,13 +124,14 @@ export class SqliteArticleStore implements ArticleStore {
   ) {
     // Workers start on the first search, each with its own read-only connection.
     this.searches = new SearchWorkers({ ...options.search, path: database.path });
+    this.statements = new PreparedStatements(database, SQL);
     this.text = options.text ?? ((content) => content);
   }
 
   list(page: PageRequest = {}, limit = HOME_PAGE_SIZE): Page<ArticleSummary> {
     return this.run(() => {
       const rows = (cursor: Cursor, direction: 'listBefore' | 'listAfter') =>
-        (this.statement(direction).all({ ...keyOf(cursor), limit: limit + 1 }) as SummaryRow[]).map(toSummary);
+        (this.statements.get(direction).all({ ...keyOf(cursor), limit: limit + 1 }) as SummaryRow[]).map(toSummary);
       if (page.after) {
         const newer = rows(page.after, 'listAfter');
         // Reaching the newest article, a page "newer than" is the first page.
@@ -144,12 +144,12 @@ export class SqliteArticleStore implements ArticleStore {
   }
 
   latest(limit: number): Article[] {
-    return this.run(() => (this.statement('latest').all(limit) as ArticleRow[]).map(toArticle));
+    return this.run(() => (this.statements.get('latest').all(limit) as ArticleRow[]).map(toArticle));
   }
 
   index(limit: number): { id: number; updated: Date }[] {
     return this.run(() =>
-      (this.statement('index').all(limit) as { id: number; updated: string }[]).map((row) => ({
+      (this.statements.get('index').all(limit) as { id: number; updated: string }[]).map((row) => ({
         id: row.id,
         updated: new Date(row.updated),
       })),
@@ -195,16 +195,16 @@ export class SqliteArticleStore implements ArticleStore {
       () => {
         // all(), not get(): the RETURNING statement runs to its end, and
         // reports its errors, before anything is answered.
-        const [row] = this.statement('insert').all({
+        const [row] = this.statements.get('insert').all({
           ...searchable,
           title: input.title,
           content: input.content,
           draftId,
           authorId: input.authorId,
         }) as { id: number }[];
-        if (row) return toArticle(this.statement('get').get(row.id) as ArticleRow);
+        if (row) return toArticle(this.statements.get('get').get(row.id) as ArticleRow);
         // Only a draft id can conflict: it is there.
-        return toArticle(this.statement('byDraft').get(draftId) as ArticleRow);
+        return toArticle(this.statements.get('byDraft').get(draftId) as ArticleRow);
       },
       { write: true },
     );
@@ -214,14 +214,14 @@ export class SqliteArticleStore implements ArticleStore {
     const searchable = this.searchable(edit);
     return this.run(
       () => {
-        const [row] = this.statement('update').all({
+        const [row] = this.statements.get('update').all({
           ...searchable,
           id,
           title: edit.title,
           content: edit.content,
           revision: edit.revision,
         }) as { id: number }[];
-        if (row) return { kind: 'updated', article: toArticle(this.statement('get').get(id) as ArticleRow) };
+        if (row) return { kind: 'updated', article: toArticle(this.statements.get('get').get(id) as ArticleRow) };
         const lookup = this.lookup(id);
         return lookup.kind === 'found' ? { kind: 'conflict', current: lookup.article } : lookup;
       },
@@ -232,9 +232,9 @@ export class SqliteArticleStore implements ArticleStore {
   delete(id: number, revision: number | null): DeleteResult {
     return this.run(
       () => {
-        const [row] = this.statement('delete').all({ id, revision }) as { id: number }[];
+        const [row] = this.statements.get('delete').all({ id, revision }) as { id: number }[];
         if (row) {
-          const [{ deleted }] = this.statement('bury').all(id) as [{ deleted: string }];
+          const [{ deleted }] = this.statements.get('bury').all(id) as [{ deleted: string }];
           return { kind: 'deleted', deleted: new Date(deleted) };
         }
         const lookup = this.lookup(id);
@@ -251,41 +251,14 @@ export class SqliteArticleStore implements ArticleStore {
   }
 
   private lookup(id: number): ArticleLookup {
-    const row = this.statement('get').get(id) as ArticleRow | undefined;
+    const row = this.statements.get('get').get(id) as ArticleRow | undefined;
     if (row) return { kind: 'found', article: toArticle(row) };
-    const tombstone = this.statement('tombstone').get(id) as { deleted: string } | undefined;
+    const tombstone = this.statements.get('tombstone').get(id) as { deleted: string } | undefined;
     return tombstone ? { kind: 'deleted', deleted: new Date(tombstone.deleted) } : { kind: 'missing' };
   }
 
-  private statement(name: keyof typeof SQL): Statement {
-    const db = this.database.handle();
-    // A connection closed after a failed write (SqliteDatabase.write()) is reopened: prepare again on the new one.
-    if (db !== this.preparedOn) {
-      this.statements.clear();
-      this.preparedOn = db;
-    }
-    let statement = this.statements.get(name);
-    if (!statement) {
-      statement = db.prepare(SQL[name]);
-      this.statements.set(name, statement);
-    }
-    return statement;
-  }
-
-  /**
-   * Runs a read, or a write in its own transaction that has committed when
-   * this returns (SqliteDatabase.write()); SQLite's refusals become what the
-   * user can do about them (SqliteDatabase.guard()).
-   */
+  /** Reads, or writes that have committed when this returns; SQLite's refusals become AppErrors (runStatements()). */
   private run<T>(work: () => T, { write = false } = {}): T {
-    try {
-      return write ? this.database.write(work) : this.database.guard(work);
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      if (error instanceof Error && /no such table/.test(error.message)) {
-        throw new AppError('unavailable', 'The database is still being set up.', { cause: error });
-      }
-      throw error;
-    }
+    return runStatements(this.database, work, { write });
   }
 }

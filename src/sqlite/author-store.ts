@@ -1,7 +1,7 @@
-import type { Database, Statement } from 'better-sqlite3';
 import { nameKey, type Author, type AuthorCredentials, type AuthorStore, type SessionStore, type SignedInAuthor } from '../author.js';
 import { AppError } from '../error.js';
 import type { SqliteDatabase } from './database.js';
+import { PreparedStatements, runStatements } from './statements.js';
 
 interface AuthorRow {
   id: number;
@@ -30,18 +30,19 @@ const toAuthor = (row: AuthorRow): Author => ({ id: row.id, name: row.name, crea
 
 /** Authors and sessions in the blog's SQLite file (migration 2). */
 export class SqliteAuthorStore implements AuthorStore, SessionStore {
-  private readonly statements = new Map<keyof typeof SQL, Statement>();
-  private preparedOn: Database | null = null;
+  private readonly statements: PreparedStatements<keyof typeof SQL>;
 
-  constructor(private readonly database: SqliteDatabase) {}
+  constructor(private readonly database: SqliteDatabase) {
+    this.statements = new PreparedStatements(database, SQL);
+  }
 
   hasAuthors(): boolean {
-    return this.run(() => this.statement('any').get() !== undefined);
+    return this.run(() => this.statements.get('any').get() !== undefined);
   }
 
   findByName(name: string): AuthorCredentials | null {
     return this.run(() => {
-      const row = this.statement('byKey').get(nameKey(name)) as AuthorRow | undefined;
+      const row = this.statements.get('byKey').get(nameKey(name)) as AuthorRow | undefined;
       return row ? { ...toAuthor(row), passwordHash: row.password_hash } : null;
     });
   }
@@ -52,8 +53,8 @@ export class SqliteAuthorStore implements AuthorStore, SessionStore {
         // Inside the write transaction (BEGIN IMMEDIATE): SQLite's write lock
         // serialises this check with every other writer, in this process or
         // another (the author command), so of two setups only the first inserts.
-        if (onlyIfFirst && this.statement('any').get() !== undefined) return null;
-        const [row] = this.statement('insert').all({
+        if (onlyIfFirst && this.statements.get('any').get() !== undefined) return null;
+        const [row] = this.statements.get('insert').all({
           name: input.name,
           nameKey: nameKey(input.name),
           passwordHash: input.passwordHash,
@@ -66,7 +67,7 @@ export class SqliteAuthorStore implements AuthorStore, SessionStore {
   }
 
   setPasswordHash(id: number, passwordHash: string): void {
-    this.run(() => void this.statement('setHash').run(passwordHash, id), { write: true });
+    this.run(() => void this.statements.get('setHash').run(passwordHash, id), { write: true });
   }
 
   createSession(session: { idHash: string; authorId: number; expires: Date }, now: Date): void {
@@ -74,8 +75,8 @@ export class SqliteAuthorStore implements AuthorStore, SessionStore {
       () => {
         // Sweeping here keeps the table small without a timer: sign-ins are
         // the only writes sessions cause, and they happen on the primary.
-        this.statement('dropExpired').run(now.getTime());
-        this.statement('insertSession').run(session.idHash, session.authorId, session.expires.getTime());
+        this.statements.get('dropExpired').run(now.getTime());
+        this.statements.get('insertSession').run(session.idHash, session.authorId, session.expires.getTime());
       },
       { write: true },
     );
@@ -83,41 +84,17 @@ export class SqliteAuthorStore implements AuthorStore, SessionStore {
 
   findSession(idHash: string, now: Date): SignedInAuthor | null {
     return this.run(() => {
-      const row = this.statement('session').get(idHash, now.getTime()) as { id: number; name: string } | undefined;
+      const row = this.statements.get('session').get(idHash, now.getTime()) as { id: number; name: string } | undefined;
       return row ? { id: row.id, name: row.name } : null;
     });
   }
 
   deleteSession(idHash: string): void {
-    this.run(() => void this.statement('deleteSession').run(idHash), { write: true });
+    this.run(() => void this.statements.get('deleteSession').run(idHash), { write: true });
   }
 
-  private statement(name: keyof typeof SQL): Statement {
-    const db = this.database.handle();
-    // A connection closed after a failed write (SqliteDatabase.write()) is reopened: prepare again on the new one.
-    if (db !== this.preparedOn) {
-      this.statements.clear();
-      this.preparedOn = db;
-    }
-    let statement = this.statements.get(name);
-    if (!statement) {
-      statement = db.prepare(SQL[name]);
-      this.statements.set(name, statement);
-    }
-    return statement;
-  }
-
-  /** As SqliteArticleStore.run(): writes commit before this returns; SQLite's refusals become AppErrors. */
+  /** Writes commit before this returns; SQLite's refusals become AppErrors (runStatements()). */
   private run<T>(work: () => T, { write = false } = {}): T {
-    try {
-      return write ? this.database.write(work) : this.database.guard(work);
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      // A replica whose copy predates migration 2 (it has not arrived yet).
-      if (error instanceof Error && /no such table/.test(error.message)) {
-        throw new AppError('unavailable', 'The database is still being set up.', { cause: error });
-      }
-      throw error;
-    }
+    return runStatements(this.database, work, { write });
   }
 }

@@ -103,8 +103,10 @@ describe('deleting an article', () => {
     expect(rows(fs, 'SELECT id FROM deleted_articles')).toEqual([{ id }]);
     // Its id is never given to another article, even though it was the last one.
     expect(await publish(app, { title: 'Next', content: 'new' })).toBe(id + 1);
-    // Editing it now is refused.
-    await request(app).get(`/articles/${id}/edit`).set('Cookie', sessionOf(app)).expect(404);
+    // Editing it now is refused: it is gone (410), as everywhere else.
+    const edit = await request(app).get(`/articles/${id}/edit`).set('Cookie', sessionOf(app)).expect(410);
+    expect(edit.text).toContain('<h1>This article was deleted</h1>');
+    expect(edit.headers['cache-control']).toBe('no-store');
   });
 
   it('takes a second delete (a retry, another tab) as done: 303, once', async () => {
@@ -142,6 +144,21 @@ describe('deleting an article', () => {
     await request(app).get(`/articles/${id}`).expect(200);
   });
 
+  it('signed out, a post about an article deleted meanwhile is refused 401 with the confirmation again, not sent away', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    const id = await publish(app, doomed);
+    const form = await openDelete(app, id);
+    await confirmDelete(app, id, form).expect(303);
+    const res = await confirmDelete(app, id, { ...form, cookie: form.cookie.replace(/session=[^;]+/, 'session=none') });
+    expect(res.status).toBe(401);
+    expect(res.text).toMatch(/You are not signed in .*so nothing was deleted/);
+    expect(res.text).toContain(`<a href="/signin?next=%2Farticles%2F${id}%2Fdelete" target="_blank"`);
+    expect(res.text).toContain(`action="/articles/${id}/delete"`);
+    // Signed in again, the same press is taken as done.
+    await confirmDelete(app, id, confirmOf(res, sessionOf(app))).expect(303);
+  });
+
   it("another author's session: no Delete link, the confirmation and the post are refused (403)", async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app();
@@ -164,6 +181,26 @@ describe('deleting an article', () => {
     const res = await confirmDelete(app, id, { ...form, token: '' }).expect(403);
     expect(res.text).toMatch(/This page had expired, so nothing was deleted/);
     await request(app).get(`/articles/${id}`).expect(200);
+    await confirmDelete(app, id, confirmOf(res, sessionOf(app))).expect(303);
+    await request(app).get(`/articles/${id}`).expect(410);
+  });
+
+  it('refuses a delete that names no revision (409): nothing deleted, the confirmation again, which deletes it', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    const id = await publish(app, doomed);
+    const form = await openDelete(app, id);
+    for (const revision of [undefined, '', 'x']) {
+      const fields = revision === undefined ? { _csrf: form.token } : { _csrf: form.token, _revision: revision };
+      const res = await request(app).post(`/articles/${id}/delete`).set('Cookie', form.cookie).type('form').send(fields);
+      expect(res.status, revision).toBe(409);
+      expect(res.text).toMatch(/did not say which version of the article it was opened at, so nothing was deleted/);
+      expect(res.text).toContain('“<strong dir="auto">Soon gone</strong>”');
+      expect(res.text).toContain('name="_revision" value="1"');
+    }
+    await request(app).get(`/articles/${id}`).expect(200);
+    expect(rows(fs, 'SELECT id FROM deleted_articles')).toEqual([]);
+    const res = await request(app).post(`/articles/${id}/delete`).set('Cookie', form.cookie).type('form').send({ _csrf: form.token });
     await confirmDelete(app, id, confirmOf(res, sessionOf(app))).expect(303);
     await request(app).get(`/articles/${id}`).expect(410);
   });

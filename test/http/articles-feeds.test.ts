@@ -8,11 +8,12 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 // xml-js (feed writes with it, and it is a dev dependency of ours too): here it reads the XML back, strictly (sax in strict mode).
 import { xml2js, type Element } from 'xml-js';
+import { EXCERPT_LENGTH, MAX_CONTENT_LENGTH } from '../../src/article.js';
 import { FEED_ENTRIES } from '../../src/http/feeds.js';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_SITE_DESCRIPTION, DEFAULT_SITE_TITLE } from '../../src/site.js';
 import { FakeLiteFS } from '../support/fake-litefs.js';
-import { openForm, submitForm, type App } from '../support/forms.js';
+import { openEdit, openForm, saveEdit, sessionOf, submitForm, type App } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
@@ -40,7 +41,7 @@ const meta = (html: string, attribute: 'name' | 'property', key: string) =>
 const site = { SITE_TITLE: 'Notes from the edge', SITE_DESCRIPTION: 'Writing from fra, syd & ewr.' };
 
 describe('/feed.xml', () => {
-  it('is a well-formed Atom feed of the newest articles, whole, titles as plain text', async () => {
+  it('is a well-formed Atom feed of the newest articles, with their summaries, titles as plain text', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     const { app } = fs.app({ env: site });
     const older = await publish(app, { title: 'Tom & <Jerry> "quoted"', content: 'First **post**.' });
@@ -67,11 +68,12 @@ describe('/feed.xml', () => {
     expect(child(first, 'title')!.attributes?.type).toBe('html');
     expect(textOf(child(first, 'title'))).toBe('Tom &amp; &lt;Jerry&gt; &quot;quoted&quot;');
     expect(htmlText(textOf(child(first, 'title')))).toBe('Tom & <Jerry> "quoted"');
-    expect(textOf(child(first, 'content'))).toBe('<p dir="auto">First <strong>post</strong>.</p>\n');
+    // The summary: the article's plain text (the search's, no Markdown), escaped; a reader follows the link for the rest.
     expect(htmlText(textOf(child(first, 'summary')))).toBe('First post.');
+    expect(child(first, 'link')!.attributes).toMatchObject({ href: `http://blog.example/articles/${older}` });
     expect(textOf(child(child(first, 'author')!, 'name'))).toBe('Form Writer');
     expect(new Date(textOf(child(first, 'published'))).toISOString()).toBe(textOf(child(first, 'published')));
-    expect(textOf(child(entries[0]!, 'content'))).toContain('<a href="https://fly.io" rel="nofollow ugc">https://fly.io</a>');
+    expect(htmlText(textOf(child(entries[0]!, 'summary')))).toBe('See https://fly.io.');
   });
 
   it(`carries at most ${FEED_ENTRIES} entries, and is valid for an empty blog`, async () => {
@@ -84,6 +86,51 @@ describe('/feed.xml', () => {
     const empty = parseXml((await request(fs.app().app).get('/feed.xml').expect(200)).text);
     expect(children(empty, 'entry')).toEqual([]);
     expect(textOf(child(empty, 'title'))).toBe(DEFAULT_SITE_TITLE);
+  });
+
+  it('carries each article as its summary, never its whole text: a feed of maximum-size articles stays small', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    // The costliest Markdown to render that fits (docs/benchmarks.md, "Markdown"), as words a summary can cut.
+    const table = `|a|b|\n|-|-|\n${'|word|word|\n'.repeat(2_000)}`.slice(0, MAX_CONTENT_LENGTH);
+    for (let i = 0; i < FEED_ENTRIES; i++) await publish(app, { title: `Table ${i}`, content: table });
+    const res = await request(app).get('/feed.xml').expect(200);
+    const entries = children(parseXml(res.text), 'entry');
+    expect(entries).toHaveLength(FEED_ENTRIES);
+    for (const entry of entries) {
+      expect(child(entry, 'content')).toBeUndefined();
+      expect(htmlText(textOf(child(entry, 'summary')))).toMatch(/^a b word word word .*…$/);
+      expect([...htmlText(textOf(child(entry, 'summary')))].length).toBeLessThanOrEqual(EXCERPT_LENGTH + 1);
+    }
+    // Whole, these articles made a feed of megabytes; their summaries, a few kilobytes.
+    expect(res.text.length).toBeLessThan(20_000);
+  });
+
+  it('follows every edit and deletion at once, and names the address each request came by', async () => {
+    fs = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fs.app();
+    const id = await publish(app, { title: 'Before', content: 'The first words.' });
+    const feedOf = async (host = 'blog.example') => parseXml((await request(app).get('/feed.xml').set('Host', host).expect(200)).text);
+    expect(textOf(child(child(await feedOf(), 'entry')!, 'title'))).toBe('Before');
+
+    const form = await openEdit(app, id);
+    await saveEdit(app, form, { title: 'After', content: 'The second words.' }).expect(303);
+    const edited = child(await feedOf(), 'entry')!;
+    expect(textOf(child(edited, 'title'))).toBe('After');
+    expect(htmlText(textOf(child(edited, 'summary')))).toBe('The second words.');
+    // The same articles asked for by another address: links to that one.
+    expect(textOf(child(child(await feedOf('other.example'), 'entry')!, 'id'))).toBe(`http://other.example/articles/${id}`);
+    expect(textOf(child(child(await feedOf(), 'entry')!, 'id'))).toBe(`http://blog.example/articles/${id}`);
+
+    const page = await request(app).get(`/articles/${id}/delete`).set('Cookie', sessionOf(app)).expect(200);
+    const csrf = (page.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
+    await request(app)
+      .post(`/articles/${id}/delete`)
+      .set('Cookie', `${csrf}; ${sessionOf(app)}`)
+      .type('form')
+      .send({ _csrf: /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!, _revision: '2' })
+      .expect(303);
+    expect(children(await feedOf(), 'entry')).toEqual([]);
   });
 
   it('uses SITE_URL for its links when set, and never a malformed Host', async () => {

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_CONTENT_LENGTH } from '../../src/article.js';
+import { MAX_CONTENT_LENGTH, type ArticleStore } from '../../src/article.js';
 import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
 import { MIGRATIONS } from '../../src/sqlite/migrations.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
-import { formOf, openForm, submitForm, type App, type Form } from '../support/forms.js';
+import { formOf, openEdit, openForm, saveEdit, sessionOf, submitForm, type App, type Form } from '../support/forms.js';
 
 const article = { title: 'Written while a reader held the file', content: 'Every word of it.\n\nKept when the commit fails.' };
 const MIGRATE_TOKEN = 'migrate-token-for-tests';
@@ -148,6 +148,239 @@ describe('a commit refused because another connection is reading (SQLITE_BUSY at
     const published = await publish(app, form, article).set('Accept', 'application/json').expect(201);
     expectToken(published);
     expect(countArticles(fs.dbPath)).toBe(1);
+  });
+});
+
+/**
+ * Another connection holding the whole file (EXCLUSIVE), as LiteFS does on a
+ * replica mid-apply: every statement of the app, reads too, waits out its
+ * busy timeout and is refused.
+ */
+function lockFile(path: string): () => void {
+  const db = new Database(path);
+  db.exec('BEGIN EXCLUSIVE');
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    db.exec('ROLLBACK');
+    db.close();
+  };
+  cleanups.push(release);
+  return release;
+}
+
+/**
+ * A store whose next get() first locks the file: the lock arrives between
+ * the session's lookup (which went through) and the route's own read of the
+ * article, so that read, not the session's, is the one refused.
+ */
+function lockBeforeNextGet(path: string) {
+  let armed = false;
+  let release: (() => void) | undefined;
+  const wrap = (store: ArticleStore): ArticleStore => ({
+    list: (...args) => store.list(...args),
+    latest: (limit) => store.latest(limit),
+    index: (limit) => store.index(limit),
+    search: (...args) => store.search(...args),
+    create: (input) => store.create(input),
+    update: (id, edit) => store.update(id, edit),
+    delete: (id, revision) => store.delete(id, revision),
+    get(id) {
+      if (armed) {
+        armed = false;
+        release = lockFile(path);
+      }
+      return store.get(id);
+    },
+  });
+  return {
+    wrap,
+    arm: () => void (armed = true),
+    release: () => release?.(),
+  };
+}
+
+interface Stored {
+  title: string;
+  content: string;
+  revision: number;
+}
+function storedArticle(path: string, id: number): Stored | 'deleted' | undefined {
+  const db = new Database(path);
+  try {
+    if (db.prepare('SELECT 1 FROM deleted_articles WHERE id = ?').get(id)) return 'deleted';
+    return db.prepare('SELECT title, content, revision FROM articles WHERE id = ?').get(id) as Stored | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+async function published(app: App): Promise<number> {
+  const form = await openForm(app);
+  const res = await publish(app, form, article).expect(303);
+  return Number(/^\/articles\/(\d+)$/.exec(res.headers.location as string)![1]);
+}
+
+const edited = { title: 'Rewritten while a reader held the file', content: 'Every new word of it.\n\nKept when the commit fails.' };
+
+/** The 503 page of a refused edit: the form again, with the typed text and the revision it started from. */
+function expectEditKept(res: request.Response, form: Form, fields: { title: string; content: string }): Form {
+  expect(res.status, res.text.slice(0, 300)).toBe(503);
+  expect(res.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
+  expect(res.headers['fly-replay']).toBeUndefined();
+  expect(res.headers['content-type']).toMatch(/text\/html/);
+  expect(res.text).toMatch(/Nothing was saved/);
+  expect(res.text).toContain(`value="${fields.title}"`);
+  expect(res.text).toContain(`${fields.content}</textarea>`);
+  const again = formOf(res.text, form.cookie);
+  expect(again.action).toBe(form.action);
+  expect(again.revision).toBe(form.revision);
+  expectNoToken(res);
+  return again;
+}
+
+interface Confirmation {
+  cookie: string;
+  token: string;
+  revision: string;
+}
+async function openDelete(app: App, id: number): Promise<Confirmation> {
+  const page = await request(app).get(`/articles/${id}/delete`).set('Cookie', sessionOf(app)).expect(200);
+  return confirmationOf(page, sessionOf(app));
+}
+function confirmationOf(page: request.Response, session: string): Confirmation {
+  const csrf = (page.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('csrf='))!.split(';')[0]!;
+  return {
+    cookie: `${csrf}; ${session}`,
+    token: /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!,
+    revision: /name="_revision" value="([^"]*)"/.exec(page.text)![1]!,
+  };
+}
+function confirmDelete(app: App, id: number, form: Confirmation) {
+  return request(app)
+    .post(`/articles/${id}/delete`)
+    .set('Cookie', form.cookie)
+    .type('form')
+    .send({ _csrf: form.token, _revision: form.revision });
+}
+
+/** The 503 page of a refused delete: the confirmation again, for the same article and revision. */
+function expectConfirmationAgain(res: request.Response, id: number, form: Confirmation, session: string): Confirmation {
+  expect(res.status, res.text.slice(0, 300)).toBe(503);
+  expect(res.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
+  expect(res.headers['fly-replay']).toBeUndefined();
+  expect(res.text).toMatch(/Nothing was deleted/);
+  expect(res.text).toContain('<h1>Delete this article?</h1>');
+  expect(res.text).toContain(`action="/articles/${id}/delete"`);
+  expectNoToken(res);
+  const again = confirmationOf(res, session);
+  expect(again.revision).toBe(form.revision);
+  return again;
+}
+
+describe('an edit or a delete refused by the database', () => {
+  it('an edit refused at its COMMIT: 503 with the text and revision kept, nothing saved; saving from that page works', async () => {
+    const { app } = primary();
+    const id = await published(app);
+    const form = await openEdit(app, id);
+    const release = holdReadLock(fs.dbPath);
+
+    const again = expectEditKept(await saveEdit(app, form, edited), form, edited);
+    const json = await saveEdit(app, form, edited).set('Accept', 'application/json');
+    expect(json.status).toBe(503);
+    expect(json.body).toEqual({ error: 'busy', message: expect.stringMatching(/Nothing was saved/) });
+    expectNoToken(json);
+    release();
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...article, revision: 1 });
+
+    const saved = await saveEdit(app, again, edited);
+    expect(saved.status, saved.text.slice(0, 300)).toBe(303);
+    expectToken(saved);
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...edited, revision: 2 });
+  });
+
+  it('an edit whose read of the article is refused: 503 with the text kept (not the error page); saving later works', async () => {
+    let now = Date.now();
+    fs = new FakeLiteFS({ role: 'primary' });
+    const lock = lockBeforeNextGet(fs.dbPath);
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, databaseClock: () => now, wrapStore: lock.wrap });
+    const id = await published(app);
+    const form = await openEdit(app, id);
+
+    lock.arm();
+    const again = expectEditKept(await saveEdit(app, form, edited), form, edited);
+    lock.release();
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...article, revision: 1 });
+
+    // The refused read started the busy back-off: step past it rather than sleeping.
+    now += BUSY_BACKOFF_MS;
+    const saved = await saveEdit(app, again, edited);
+    expect(saved.status, saved.text.slice(0, 300)).toBe(303);
+    expectToken(saved);
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...edited, revision: 2 });
+  });
+
+  it('a delete refused at its COMMIT: 503 with the confirmation again, nothing deleted; confirming from that page deletes it', async () => {
+    const { app } = primary();
+    const id = await published(app);
+    const form = await openDelete(app, id);
+    const release = holdReadLock(fs.dbPath);
+
+    const res = await confirmDelete(app, id, form);
+    const again = expectConfirmationAgain(res, id, form, sessionOf(app));
+    expect(res.text).toContain(`“<strong dir="auto">${article.title}</strong>”`);
+    const json = await confirmDelete(app, id, form).set('Accept', 'application/json');
+    expect(json.status).toBe(503);
+    expect(json.body).toEqual({ error: 'busy', message: expect.stringMatching(/Nothing was deleted/) });
+    expectNoToken(json);
+    release();
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...article, revision: 1 });
+    await request(app).get(`/articles/${id}`).expect(200);
+
+    const deleted = await confirmDelete(app, id, again);
+    expect(deleted.status, deleted.text.slice(0, 300)).toBe(303);
+    expectToken(deleted);
+    expect(storedArticle(fs.dbPath, id)).toBe('deleted');
+  });
+
+  it('a delete posted while the whole file is locked (its session cannot be looked up either): 503 with the confirmation, not "signed out"', async () => {
+    let now = Date.now();
+    fs = new FakeLiteFS({ role: 'primary' });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, databaseClock: () => now });
+    const id = await published(app);
+    const form = await openDelete(app, id);
+    const release = lockFile(fs.dbPath);
+
+    const res = await confirmDelete(app, id, form);
+    const again = expectConfirmationAgain(res, id, form, sessionOf(app));
+    expect(res.text).not.toMatch(/not signed in/);
+    release();
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...article, revision: 1 });
+
+    now += BUSY_BACKOFF_MS;
+    await confirmDelete(app, id, again).expect(303);
+    expect(storedArticle(fs.dbPath, id)).toBe('deleted');
+  });
+
+  it('a delete whose read of the article is refused: 503 with the confirmation again (not the error page); confirming later deletes it', async () => {
+    let now = Date.now();
+    fs = new FakeLiteFS({ role: 'primary' });
+    const lock = lockBeforeNextGet(fs.dbPath);
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, databaseClock: () => now, wrapStore: lock.wrap });
+    const id = await published(app);
+    const form = await openDelete(app, id);
+
+    lock.arm();
+    const again = expectConfirmationAgain(await confirmDelete(app, id, form), id, form, sessionOf(app));
+    lock.release();
+    expect(storedArticle(fs.dbPath, id)).toEqual({ ...article, revision: 1 });
+
+    now += BUSY_BACKOFF_MS;
+    const deleted = await confirmDelete(app, id, again);
+    expect(deleted.status, deleted.text.slice(0, 300)).toBe(303);
+    expectToken(deleted);
+    expect(storedArticle(fs.dbPath, id)).toBe('deleted');
   });
 });
 

@@ -246,6 +246,8 @@ describe('editing and deleting, in the store', () => {
     const keep = store.create({ title: 'Keep', content: 'kept', authorId: 1 });
     const doomed = store.create({ title: 'Doomed', content: 'doomed words', authorId: 1 });
     expect(store.delete(doomed.id, 2)).toMatchObject({ kind: 'conflict', current: { id: doomed.id, revision: 1 } });
+    // Without the revision it was confirmed at, nothing is deleted: it may have changed since.
+    expect(store.delete(doomed.id, null)).toMatchObject({ kind: 'conflict', current: { id: doomed.id, revision: 1 } });
     const deleted = store.delete(doomed.id, 1);
     expect(deleted).toMatchObject({ kind: 'deleted', deleted: expect.any(Date) });
     expect(store.get(doomed.id)).toEqual({ kind: 'deleted', deleted: (deleted as { deleted: Date }).deleted });

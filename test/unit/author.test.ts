@@ -84,14 +84,19 @@ describe('sign-in limits', () => {
 
   it('limits per address and per account; a success clears only the account', () => {
     const limiter = new SignInLimiter({ account: limit, address: { max: 5, windowMs: 60_000 } });
-    for (let i = 0; i < 3; i++) limiter.failed('ada', '10.0.0.1', i);
+    const tried = (account: string, address: string, now: number) => {
+      const decision = limiter.attempt(account, address, now);
+      if (decision.kind !== 'try') throw new Error(`${account} from ${address} was refused`);
+      return decision.attempt;
+    };
+    for (let i = 0; i < 3; i++) tried('ada', '10.0.0.1', i);
     expect(limiter.check('ada', '10.0.0.2', 3)).toEqual({ kind: 'refuse', by: 'account', retryAfterMs: 60_000 - 3 });
-    expect(limiter.check('bob', '10.0.0.1', 3)).toEqual({ kind: 'try' });
-    limiter.failed('bob', '10.0.0.1', 4);
-    limiter.failed('cyd', '10.0.0.1', 5);
+    expect(limiter.check('bob', '10.0.0.1', 3)).toMatchObject({ kind: 'try' });
+    tried('bob', '10.0.0.1', 4);
+    tried('cyd', '10.0.0.1', 5);
     expect(limiter.check('dee', '10.0.0.1', 6)).toMatchObject({ kind: 'refuse', by: 'address' });
-    limiter.succeeded('ada');
-    expect(limiter.check('ada', '10.0.0.2', 6)).toEqual({ kind: 'try' });
+    limiter.succeeded({ account: 'ada', address: '10.0.0.2', at: 6 });
+    expect(limiter.check('ada', '10.0.0.2', 6)).toMatchObject({ kind: 'try' });
   });
 });
 
