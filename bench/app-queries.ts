@@ -73,7 +73,10 @@ export async function benchAppQueries(mode: BenchMode): Promise<AppQueriesResult
       { name: `search, the ${MAX_SEARCH_WORDS} most common words`, query: mostCommon },
       { name: 'search, a prefix of many common words', query: WORST_PREFIX },
       // The last word a prefix adds its completions (src/sqlite/search-statement.ts): the worst allowed now.
-      { name: `search, the worst allowed: ${MAX_SEARCH_WORDS - 1} most common words and that prefix`, query: `${mostCommon.split(' ').slice(0, -1).join(' ')} ${WORST_PREFIX}` },
+      {
+        name: `search, the worst allowed: ${MAX_SEARCH_WORDS - 1} most common words and that prefix`,
+        query: `${mostCommon.split(' ').slice(0, -1).join(' ')} ${WORST_PREFIX}`,
+      },
       { name: 'search, a CJK word inside runs', query: CJK_SAMPLE },
       // Once minutes (FTS5's cost grows with the square of the words): now bounded to one word.
       { name: 'search, the most common word 300 times', query: Array(300).fill(wordOfRank(0)).join(' ') },
@@ -82,14 +85,24 @@ export async function benchAppQueries(mode: BenchMode): Promise<AppQueriesResult
     const page2 = store.list().older!;
     const rows: QueryRow[] = [
       { name: 'article page: get(id)', latency: await time(() => store.get(1 + Math.floor(random() * articles))) },
-      { name: `article page: its Markdown, cached by revision`, latency: await time(() => { const found = store.get(1); if (found.kind === 'found') markdown.render(found.article); }) },
+      {
+        name: `article page: its Markdown, cached by revision`,
+        latency: await time(() => {
+          const found = store.get(1);
+          if (found.kind === 'found') markdown.render(found.article);
+        }),
+      },
       { name: `home page: list() of ${HOME_PAGE_SIZE}`, latency: await time(() => store.list()) },
       { name: 'home page: a later page (?before=)', latency: await time(() => store.list({ before: page2 })) },
     ];
     for (const { name, query } of searches) {
       // A last word searched as a prefix also matches its completions, which the count of whole words would miss: no count then.
       const prefixed = searchTerms(query, tokenizer.termsOf).prefix?.kind === 'completions' && query.endsWith(WORST_PREFIX);
-      rows.push({ name: `${name} "${query.length > 60 ? `${query.slice(0, 60)}…` : query}"`, hits: prefixed ? undefined : hitsOf(query), latency: await time(() => store.search(query)) });
+      rows.push({
+        name: `${name} "${query.length > 60 ? `${query.slice(0, 60)}…` : query}"`,
+        hits: prefixed ? undefined : hitsOf(query),
+        latency: await time(() => store.search(query)),
+      });
     }
     tokenizer.close();
     await store.close();

@@ -14,7 +14,7 @@ import type { BenchMode } from './types.js';
  */
 
 const CONNECTIONS = 10;
-export const PROXY_CONFIGS = ['ours, direct (RYW on)', "LiteFS proxy → app (RYW off)", 'app direct (RYW off, no consistency)'] as const;
+export const PROXY_CONFIGS = ['ours, direct (RYW on)', 'LiteFS proxy → app (RYW off)', 'app direct (RYW off, no consistency)'] as const;
 export type ProxyConfig = (typeof PROXY_CONFIGS)[number];
 
 export interface ProxyRow {
@@ -61,15 +61,21 @@ export async function benchLiteFSProxy(bench: BenchCluster, mode: BenchMode): Pr
     ];
     for (const c of configs) await load({ url: c.url, connections: CONNECTIONS, durationS: 1, headers: c.token }); // warm
     for (let round = 0; round < rounds; round++) {
-      for (const [tokens, pick] of [['no token', () => ({})], ['token met', (c: (typeof configs)[number]) => c.token]] as const) {
+      for (const [tokens, pick] of [
+        ['no token', () => ({})],
+        ['token met', (c: (typeof configs)[number]) => c.token],
+      ] as const) {
         // Rotate who goes first each round, so a trend in the machine's load favours no one.
         const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
         for (const c of order) {
           const result = await load({ url: c.url, connections: CONNECTIONS, durationS, headers: pick(c) });
-          if (result.non2xx > 0 || result.errors > 0) throw new Error(`${c.config} ${tokens}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+          if (result.non2xx > 0 || result.errors > 0)
+            throw new Error(`${c.config} ${tokens}: ${result.non2xx} non-2xx, ${result.errors} errors`);
           const key = `${c.config}|${tokens}`;
           samples.set(key, [...(samples.get(key) ?? []), result]);
-          mode.log(`litefs-proxy ${c.config}, ${tokens}, round ${round + 1}: ${Math.round(result.rps)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`);
+          mode.log(
+            `litefs-proxy ${c.config}, ${tokens}, round ${round + 1}: ${Math.round(result.rps)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`,
+          );
         }
       }
     }

@@ -97,7 +97,9 @@ export async function benchManyWaiters(mode: BenchMode): Promise<ManyWaitersResu
         release: summarize(done.map((d) => d.doneAt - releasedAt)),
         allWaited: done.every((d) => d.status === 200 && d.decision === 'waited'),
       };
-      mode.log(`waiters ${waiters}: ${Math.round(row.fileReadsPerS)} pos reads/s, event loop p99 ${row.eventLoopP99Ms.toFixed(1)} ms, +${Math.round(row.extraHeapBytes / 1024)} KiB heap, release p50 ${row.release.p50.toFixed(1)} ms max ${row.release.max.toFixed(1)} ms`);
+      mode.log(
+        `waiters ${waiters}: ${Math.round(row.fileReadsPerS)} pos reads/s, event loop p99 ${row.eventLoopP99Ms.toFixed(1)} ms, +${Math.round(row.extraHeapBytes / 1024)} KiB heap, release p50 ${row.release.p50.toFixed(1)} ms max ${row.release.max.toFixed(1)} ms`,
+      );
       rows.push(row);
     }
     return { windowS, pollMs: DEFAULT_POLL_MS, rows };
@@ -107,7 +109,11 @@ export async function benchManyWaiters(mode: BenchMode): Promise<ManyWaitersResu
   }
 }
 
-function request(url: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; decision: string | null; doneAt: number }> {
+function request(
+  url: string,
+  headers: Record<string, string>,
+  agent: http.Agent,
+): Promise<{ status: number; decision: string | null; doneAt: number }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers, agent }, (res) => {
       res.resume();

@@ -73,7 +73,8 @@ export async function benchOverhead(mode: BenchMode): Promise<OverheadResult> {
         for (const which of order) {
           const app = apps[which]!;
           const result = await load({ url: `${app.url}/`, headers: requests[name], connections: CONNECTIONS, durationS });
-          if (result.non2xx > 0 || result.errors > 0) throw new Error(`${which}/${name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+          if (result.non2xx > 0 || result.errors > 0)
+            throw new Error(`${which}/${name}: ${result.non2xx} non-2xx, ${result.errors} errors`);
           const key = `${which}/${name}`;
           samples.set(key, [...(samples.get(key) ?? []), result]);
           mode.log(`overhead ${key} round ${round + 1}: ${Math.round(result.rps)} req/s, p99 ${result.latency.p99.toFixed(2)} ms`);
@@ -82,7 +83,11 @@ export async function benchOverhead(mode: BenchMode): Promise<OverheadResult> {
     }
     const pick = (key: string) => {
       const list = samples.get(key)!;
-      return { rps: median(list.map((r) => r.rps)), p50: median(list.map((r) => r.latency.p50)), p99: median(list.map((r) => r.latency.p99)) };
+      return {
+        rps: median(list.map((r) => r.rps)),
+        p50: median(list.map((r) => r.latency.p50)),
+        p99: median(list.map((r) => r.latency.p99)),
+      };
     };
     const cases = (Object.keys(requests) as (keyof typeof requests)[]).map((name): OverheadCase => {
       const off = pick(`off/${name}`);

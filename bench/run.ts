@@ -48,7 +48,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...BENCHMARKS];
-  for (const name of only) if (!BENCHMARKS.includes(name as Benchmark)) throw new Error(`--only: unknown benchmark ${name} (known: ${BENCHMARKS.join(', ')})`);
+  for (const name of only)
+    if (!BENCHMARKS.includes(name as Benchmark)) throw new Error(`--only: unknown benchmark ${name} (known: ${BENCHMARKS.join(', ')})`);
   const selected = BENCHMARKS.filter((b) => only.includes(b));
   const quick = values.quick;
   const started = performance.now();
@@ -88,14 +89,20 @@ async function main(argv: readonly string[]): Promise<number> {
   const full: BenchResults = {
     ...results,
     quick,
-    machine: { ...machine, 'load average at end': loadavg().map((l) => l.toFixed(2)).join(', ') },
+    machine: {
+      ...machine,
+      'load average at end': loadavg()
+        .map((l) => l.toFixed(2))
+        .join(', '),
+    },
     commands: [`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, ...parameters(quick)],
     startedAt,
     finishedAt: new Date().toISOString(),
     skipped,
   };
   const markdown = renderMarkdown(full);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(full, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  if (values.json)
+    writeFileSync(values.json, `${JSON.stringify(full, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
   if (values.out) {
     const svgOut = values.out.replace(/\.md$/, '') + '.svg';
     writeFileSync(values.out, markdown.replace('](benchmarks.svg)', `](${basename(svgOut)})`));
@@ -118,7 +125,7 @@ function parameters(quick: boolean): string[] {
     `# litefs-proxy: autocannon, 10 connections, ${quick ? '1 round × 1 s' : '4 rounds × 3 s'} per configuration`,
     `# wake-up: lags 100 and 20 ms, ${quick ? 3 : 40} writes per mechanism and lag`,
     `# many-waiters: 1, 100, 1000 waiters, ${quick ? '0.5 s' : '3 s'} window`,
-    `# served-where: lags ${quick ? '0, 500, 2000' : '0–2000'} ms, ${quick ? 2 : 20} authors per region and lag`,
+    `# served-where: lags ${quick ? '0, 500, 2000' : '0–2000'} ms, ${quick ? 2 : 20} writes per region and lag`,
     `# app: 10,000 articles, ${quick ? 200 : 5000} runs per query`,
   ];
 }
@@ -141,7 +148,11 @@ function describeMachine(): Record<string, string> {
   };
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a git checkout
   }
@@ -150,7 +161,9 @@ function describeMachine(): Record<string, string> {
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB (${(freemem() / 2 ** 30).toFixed(1)} GiB free at start)`,
     OS: `Linux ${release()}`,
     Node: process.version,
-    'load average at start': loadavg().map((l) => l.toFixed(2)).join(', '),
+    'load average at start': loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', '),
     LiteFS: tool('litefs'),
     Toxiproxy: tool('toxiproxy-server'),
     'better-sqlite3': version('better-sqlite3'),

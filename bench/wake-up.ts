@@ -17,7 +17,12 @@ import type { BenchMode } from './types.js';
  * and its same mount, taking turns write by write.
  */
 
-export const WAKE_MECHANISMS = ['ours: LiteFS /events', 'ours: pos-file poller (5 ms)', "LiteFS proxy (1 ms poll)", 'litefs-js 2.0.2 (30 ms poll)'] as const;
+export const WAKE_MECHANISMS = [
+  'ours: LiteFS /events',
+  'ours: pos-file poller (5 ms)',
+  'LiteFS proxy (1 ms poll)',
+  'litefs-js 2.0.2 (30 ms poll)',
+] as const;
 export type WakeMechanism = (typeof WAKE_MECHANISMS)[number];
 /** Every mechanism is asked for the same small page, so rendering weighs the same. */
 const PATH = '/articles/1';
@@ -79,7 +84,11 @@ export async function benchWakeUp(bench: BenchCluster, mode: BenchMode): Promise
     const targets: Target[] = [
       { mechanism: 'ours: LiteFS /events', url: `${ewr.appUrl}${PATH}`, headers: (w) => ({ [TOKEN_HEADER]: w.token }) },
       { mechanism: 'ours: pos-file poller (5 ms)', url: `${poller.url}${PATH}`, headers: (w) => ({ [TOKEN_HEADER]: w.token }) },
-      { mechanism: 'LiteFS proxy (1 ms poll)', url: `${ewr.proxyUrl}${PATH}`, headers: (w) => ({ cookie: `__txid=${formatTxid(w.txid)}` }) },
+      {
+        mechanism: 'LiteFS proxy (1 ms poll)',
+        url: `${ewr.proxyUrl}${PATH}`,
+        headers: (w) => ({ cookie: `__txid=${formatTxid(w.txid)}` }),
+      },
       { mechanism: 'litefs-js 2.0.2 (30 ms poll)', url: `${litefsJs.url}${PATH}`, headers: (w) => ({ cookie: `txnum=${w.txid}` }) },
     ];
     const agent = new http.Agent({ keepAlive: true });
@@ -128,7 +137,9 @@ export async function benchWakeUp(bench: BenchCluster, mode: BenchMode): Promise
           fresh: summarize(cell.fresh),
           total: summarize(cell.total),
         };
-        mode.log(`wake-up lag ${lagMs} ms, ${t.mechanism}: served ${row.served}/${row.samples}, wake p50 ${row.wake.p50.toFixed(2)} p99 ${row.wake.p99.toFixed(2)} max ${row.wake.max.toFixed(2)} ms${row.gaveUp ? `; gave up ${row.gaveUpHow}` : ''}`);
+        mode.log(
+          `wake-up lag ${lagMs} ms, ${t.mechanism}: served ${row.served}/${row.samples}, wake p50 ${row.wake.p50.toFixed(2)} p99 ${row.wake.p99.toFixed(2)} max ${row.wake.max.toFixed(2)} ms${row.gaveUp ? `; gave up ${row.gaveUpHow}` : ''}`,
+        );
         rows.push(row);
       }
     }

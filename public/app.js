@@ -23,7 +23,9 @@ function draftKey(form) {
 
 /** What the button says: "Publish" for a new article, "Save changes" for an edit. */
 function verb(form) {
-  return form.querySelector('button[type=submit]').textContent.trim();
+  const button = form.querySelector('button[type=submit]');
+  // While a save is on its way the button says "Publishing…": name what the author presses.
+  return (button.dataset.idleLabel ?? button.textContent).trim();
 }
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -51,6 +53,7 @@ function enhanceEditor(form) {
     saveDraft(form);
     const button = form.querySelector('button[type=submit]');
     const label = button.textContent;
+    button.dataset.idleLabel = label;
     button.disabled = true;
     button.textContent = form.elements._revision ? 'Saving…' : 'Publishing…';
     form.setAttribute('aria-busy', 'true');
@@ -60,6 +63,7 @@ function enhanceEditor(form) {
       sending = false;
       button.disabled = false;
       button.textContent = label;
+      delete button.dataset.idleLabel;
       form.removeAttribute('aria-busy');
     }
   });

@@ -9,7 +9,28 @@ import { searchableText } from '../../src/sqlite/search-text.js';
  * and some a handful, as in a real blog.
  */
 
-const SYLLABLES = ['ka', 'lo', 'mi', 'ser', 'tan', 'vo', 'ri', 'nel', 'pa', 'dun', 'fi', 'gro', 'he', 'jas', 'ku', 'bre', 'sto', 'wi', 'zel', 'mon'];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ser',
+  'tan',
+  'vo',
+  'ri',
+  'nel',
+  'pa',
+  'dun',
+  'fi',
+  'gro',
+  'he',
+  'jas',
+  'ku',
+  'bre',
+  'sto',
+  'wi',
+  'zel',
+  'mon',
+];
 export const VOCABULARY_SIZE = 4_000;
 
 export function vocabulary(): string[] {

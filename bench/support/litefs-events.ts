@@ -14,7 +14,10 @@ export class LiteFSEvents {
   /** Resolves once the stream's `init` event arrived. */
   readonly connected = new Promise<void>((resolve) => (this.ready = resolve));
 
-  constructor(apiUrl: string, private readonly database = 'app.db') {
+  constructor(
+    apiUrl: string,
+    private readonly database = 'app.db',
+  ) {
     this.req = http.get(`${apiUrl}/events`, (res) => {
       res.setEncoding('utf8');
       let buffered = '';

@@ -50,6 +50,9 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS] });
 }
 
+/** What `context.storageState()` gives and `newContext({ storageState })` takes. */
+export type StorageState = Awaited<ReturnType<BrowserContext['storageState']>>;
+
 export interface GuardedContext {
   readonly context: BrowserContext;
   /** Every request that tried to leave 127.0.0.1 (and was refused). */
@@ -63,13 +66,20 @@ export interface GuardedContext {
  */
 export async function guardedContext(
   browser: Browser,
-  options: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark'; javaScriptEnabled?: boolean } = {},
+  options: {
+    viewport?: { width: number; height: number };
+    colorScheme?: 'light' | 'dark';
+    javaScriptEnabled?: boolean;
+    /** Cookies to start with (a signed-in author's, from `context.storageState()`). */
+    storageState?: StorageState;
+  } = {},
 ): Promise<GuardedContext> {
   const context = await browser.newContext({
     viewport: options.viewport ?? DESKTOP,
     colorScheme: options.colorScheme ?? 'light',
     javaScriptEnabled: options.javaScriptEnabled ?? true,
     reducedMotion: 'reduce',
+    ...(options.storageState ? { storageState: options.storageState } : {}),
   });
   const external: string[] = [];
   await context.route(

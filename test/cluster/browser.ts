@@ -37,7 +37,11 @@ export class Browser {
    * Posts an article the way a person does: opens the form at `baseUrl`, then
    * submits it there. Returns the 303's target and the response.
    */
-  async postArticle(baseUrl: string, title: string, content = `Text of ${title}, long enough to pass validation.`): Promise<{ location: string; page: Page }> {
+  async postArticle(
+    baseUrl: string,
+    title: string,
+    content = `Text of ${title}, long enough to pass validation.`,
+  ): Promise<{ location: string; page: Page }> {
     const form = await this.get(`${baseUrl}/new`);
     if (form.status !== 200) throw new Error(`GET /new answered ${form.status}: ${form.body.slice(0, 200)}`);
     const csrf = /name="_csrf"\s+value="([^"]+)"/.exec(form.body)?.[1] ?? /value="([^"]+)"\s+name="_csrf"/.exec(form.body)?.[1];

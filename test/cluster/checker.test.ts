@@ -2,6 +2,8 @@
  * The read-your-writes checker on a real LiteFS cluster: a short run with the
  * layer on must find nothing, and the same kind of run with the layer off
  * under lag must find violations (the proof that the checker can fail).
+ * Either way its sessions sign in (the run's author made through `/setup`
+ * on the fresh cluster), publish, edit and delete.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +63,10 @@ describe.skipIf(!tier.run)('the read-your-writes checker on a real LiteFS cluste
       expect(result.ok, summary).toBe(true);
       // The run must have exercised the layer, not just read caught-up replicas.
       expect(result.acknowledgedWrites).toBeGreaterThan(20);
+      // Every session signed in (and the author was set up first), and every kind of write was made.
+      expect(result.acknowledgedByKind['sign-in'], summary).toBe(6 + 1);
+      expect(result.acknowledgedByKind.edit, summary).toBeGreaterThan(3);
+      expect(result.acknowledgedByKind.delete, summary).toBeGreaterThan(1);
       expect(result.nemesis.cut ?? 0).toBeGreaterThanOrEqual(1);
       const behind = (result.decisions.waited ?? 0) + (result.decisions.replayed ?? 0) + (result.decisions.stale ?? 0);
       expect(behind, summary).toBeGreaterThan(0);
@@ -94,6 +100,11 @@ describe.skipIf(!tier.run)('the read-your-writes checker on a real LiteFS cluste
       console.log(`checker, read-your-writes off:\n${summary}`);
       expect(result.ok).toBe(false);
       expect(result.violationsByKind['missing-own-write'], summary).toBeGreaterThan(0);
+      // Edits and deletes read back through a lagging replica: the old version, the deleted article.
+      expect(result.violationsByKind['older-version'], summary).toBeGreaterThan(0);
+      expect(result.violationsByKind['not-gone'], summary).toBeGreaterThan(0);
+      // Signed in on the primary, the replica does not know the session yet.
+      expect(result.violationsByKind['signed-out'], summary).toBeGreaterThan(0);
       expect(result.violationsByKind['lost-write'], summary).toBe(0);
       expect(result.complete).toBe(true);
     }, 120_000);

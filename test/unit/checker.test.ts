@@ -1,10 +1,27 @@
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ArticleLookup, ArticleStore } from '../../src/article.js';
 import { checkHistory, distribution, formatSummary, outcomeOf, servedAs } from '../../tools/checker/check.js';
 import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../tools/checker/history.js';
-import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds } from '../../tools/checker/session-client.js';
+import { runCheck, type CheckCluster } from '../../tools/checker/runner.js';
+import {
+  articleIdFromLocation,
+  articleTitle,
+  deleteFormOf,
+  editFormOf,
+  hiddenFields,
+  isSignInLocation,
+  listedArticleIds,
+  listedArticles,
+  SessionClient,
+  signedInOf,
+} from '../../tools/checker/session-client.js';
+import { signIn as signInAs, TOOLS_AUTHOR } from '../../tools/checker/sign-in.js';
+import { FakeLiteFS } from '../support/fake-litefs.js';
 
 const meta: RunMeta = {
   type: 'meta',
@@ -21,10 +38,34 @@ const meta: RunMeta = {
 };
 
 let ids = 0;
-const base = { type: 'op', session: 's1', region: 'ewr', method: 'GET', status: 200, decision: 'fresh', waitMs: 0, hops: ['ewr-1'], stale: false } as const;
+const base = {
+  type: 'op',
+  session: 's1',
+  region: 'ewr',
+  method: 'GET',
+  status: 200,
+  decision: 'fresh',
+  waitMs: 0,
+  hops: ['ewr-1'],
+  stale: false,
+} as const;
 
 function write(at: number, articleId: number | null, extra: Partial<OpRecord> = {}): OpRecord {
-  return { ...base, id: ++ids, kind: 'write', method: 'POST', path: '/new', start: at, end: at + 20, status: articleId === null ? 502 : 303, decision: 'issued', hops: ['ewr-1', 'fra-1'], title: `t${articleId}`, articleId, ...extra };
+  return {
+    ...base,
+    id: ++ids,
+    kind: 'write',
+    method: 'POST',
+    path: '/new',
+    start: at,
+    end: at + 20,
+    status: articleId === null ? 502 : 303,
+    decision: 'issued',
+    hops: ['ewr-1', 'fra-1'],
+    title: `t${articleId}`,
+    articleId,
+    ...extra,
+  };
 }
 function home(at: number, listed: number[], extra: Partial<OpRecord> = {}): OpRecord {
   return { ...base, id: ++ids, kind: 'read-home', path: '/', start: at, end: at + 10, listed, ...extra };
@@ -36,39 +77,91 @@ function article(at: number, articleId: number, title: string | null, extra: Par
 function finals(articles: Record<number, string | null>, regions = meta.regions): HistoryEntry[] {
   return [
     ...regions.flatMap((region) =>
-      Object.entries(articles).map(
-        ([id, title]): OpRecord => ({
-          ...base,
-          id: ++ids,
-          session: 'final',
-          region,
-          kind: 'final-read',
-          path: `/articles/${id}`,
-          start: 9000,
-          end: 9001,
-          articleId: Number(id),
-          title,
-          status: title === null ? 410 : 200,
-          decision: 'none',
-        }),
-      ),
+      Object.entries(articles).map(([id, title]): OpRecord => ({
+        ...base,
+        id: ++ids,
+        session: 'final',
+        region,
+        kind: 'final-read',
+        path: `/articles/${id}`,
+        start: 9000,
+        end: 9001,
+        articleId: Number(id),
+        title,
+        status: title === null ? 410 : 200,
+        decision: 'none',
+      })),
     ),
     { type: 'phase', time: 9002, phase: 'final-done' },
   ];
 }
 /** An edit of `articleId` to `title`: acknowledged (303 back to the article) unless `extra` says otherwise. */
 function edit(at: number, articleId: number, title: string, extra: Partial<OpRecord> = {}): OpRecord {
-  return { ...base, id: ++ids, kind: 'edit', method: 'POST', path: `/articles/${articleId}`, start: at, end: at + 20, status: 303, location: `/articles/${articleId}`, decision: 'issued', hops: ['ewr-1', 'fra-1'], title, articleId, revision: 1, ...extra };
+  return {
+    ...base,
+    id: ++ids,
+    kind: 'edit',
+    method: 'POST',
+    path: `/articles/${articleId}`,
+    start: at,
+    end: at + 20,
+    status: 303,
+    location: `/articles/${articleId}`,
+    decision: 'issued',
+    hops: ['ewr-1', 'fra-1'],
+    title,
+    articleId,
+    revision: 1,
+    ...extra,
+  };
 }
 /** A delete of `articleId`: acknowledged (303 to `/?deleted=<id>`) unless `extra` says otherwise. */
 function del(at: number, articleId: number, extra: Partial<OpRecord> = {}): OpRecord {
-  return { ...base, id: ++ids, kind: 'delete', method: 'POST', path: `/articles/${articleId}/delete`, start: at, end: at + 20, status: 303, location: `/?deleted=${articleId}`, decision: 'issued', hops: ['ewr-1', 'fra-1'], articleId, revision: 1, ...extra };
+  return {
+    ...base,
+    id: ++ids,
+    kind: 'delete',
+    method: 'POST',
+    path: `/articles/${articleId}/delete`,
+    start: at,
+    end: at + 20,
+    status: 303,
+    location: `/?deleted=${articleId}`,
+    decision: 'issued',
+    hops: ['ewr-1', 'fra-1'],
+    articleId,
+    revision: 1,
+    ...extra,
+  };
 }
 function signIn(at: number, extra: Partial<OpRecord> = {}): OpRecord {
-  return { ...base, id: ++ids, kind: 'sign-in', method: 'POST', path: '/signin', start: at, end: at + 20, status: 303, location: '/', decision: 'issued', hops: ['ewr-1', 'fra-1'], ...extra };
+  return {
+    ...base,
+    id: ++ids,
+    kind: 'sign-in',
+    method: 'POST',
+    path: '/signin',
+    start: at,
+    end: at + 20,
+    status: 303,
+    location: '/',
+    decision: 'issued',
+    hops: ['ewr-1', 'fra-1'],
+    ...extra,
+  };
 }
 function editForm(at: number, articleId: number, title: string | null, extra: Partial<OpRecord> = {}): OpRecord {
-  return { ...base, id: ++ids, kind: 'read-edit-form', path: `/articles/${articleId}/edit`, start: at, end: at + 10, articleId, title, ...extra };
+  return {
+    ...base,
+    id: ++ids,
+    kind: 'read-edit-form',
+    path: `/articles/${articleId}/edit`,
+    start: at,
+    end: at + 10,
+    articleId,
+    title,
+    ...extra,
+  };
 }
 function newForm(at: number, extra: Partial<OpRecord> = {}): OpRecord {
   return { ...base, id: ++ids, kind: 'read-form', path: '/new', start: at, end: at + 10, signedIn: true, ...extra };
@@ -111,7 +204,10 @@ describe('checkHistory', () => {
       article(300, 1, null, { status: 503, decision: 'unavailable' }),
       ...finals({ 1: 't1' }),
     ]);
-    expect(result.violations.map((v) => v.message)).toEqual([expect.stringMatching(/answered 404/), expect.stringMatching(/showed "someone else" instead of "t1"/)]);
+    expect(result.violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/answered 404/),
+      expect.stringMatching(/showed "someone else" instead of "t1"/),
+    ]);
     expect(result.violationsByKind['missing-own-write']).toBe(2);
   });
 
@@ -157,7 +253,14 @@ describe('checkHistory', () => {
 
   it('flags requests past the budget plus the margin, by round trip or by the app’s own reported wait', () => {
     const result = checkHistory(
-      [meta, write(0, 1), home(100, [1], { end: 100 + 500 + 251 }), home(1000, [1], { waitMs: 800 }), home(2000, [1], { end: 2000 + 700 }), ...finals({ 1: 't1' })],
+      [
+        meta,
+        write(0, 1),
+        home(100, [1], { end: 100 + 500 + 251 }),
+        home(1000, [1], { waitMs: 800 }),
+        home(2000, [1], { end: 2000 + 700 }),
+        ...finals({ 1: 't1' }),
+      ],
       { marginMs: 250 },
     );
     expect(result.violationsByKind['over-budget']).toBe(2);
@@ -198,7 +301,9 @@ describe('checkHistory: edits', () => {
     const shown = [article(200, 1, 't1'), editForm(300, 1, 't1', { revision: 1 }), home(400, [1], { listedTitles: ['t1'] })];
     const result = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2'), ...shown, ...finals({ 1: 't1 v2' })]);
     expect(result.violations.map((v) => [v.kind, v.op])).toEqual(shown.map((op) => ['older-version', op.id]));
-    expect(result.violations[0]!.message).toMatch(/showed the older version "t1", \d+ ms after the session was told its edit to "t1 v2" was saved/);
+    expect(result.violations[0]!.message).toMatch(
+      /showed the older version "t1", \d+ ms after the session was told its edit to "t1 v2" was saved/,
+    );
     expect(result.violations[2]!.message).toMatch(/listed article 1 as "t1", older than "t1 v2"/);
     expect(result.ok).toBe(false);
   });
@@ -218,7 +323,14 @@ describe('checkHistory: edits', () => {
 
     // A 409 (the form was of an older revision) saved nothing: showing its text is showing what was never saved.
     const phantom = article(300, 1, 't1 v2');
-    const refused = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2', { status: 409, location: null }), article(200, 1, 't1'), phantom, ...finals({ 1: 't1' })]);
+    const refused = checkHistory([
+      meta,
+      write(0, 1),
+      edit(100, 1, 't1 v2', { status: 409, location: null }),
+      article(200, 1, 't1'),
+      phantom,
+      ...finals({ 1: 't1' }),
+    ]);
     expect(refused.refusedWrites).toBe(1);
     expect(refused.violations.map((v) => [v.kind, v.op])).toEqual([['missing-own-write', phantom.id]]);
     expect(refused.violations[0]!.message).toMatch(/showed "t1 v2" instead of "t1"/);
@@ -243,7 +355,13 @@ describe('checkHistory: edits', () => {
   });
 
   it('flags a node that ends with the version before the last acknowledged edit as a lost write', () => {
-    const result = checkHistory([meta, write(0, 1), edit(100, 1, 't1 v2'), ...finals({ 1: 't1' }, ['fra']), ...finals({ 1: 't1 v2' }, ['ewr'])]);
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      edit(100, 1, 't1 v2'),
+      ...finals({ 1: 't1' }, ['fra']),
+      ...finals({ 1: 't1 v2' }, ['ewr']),
+    ]);
     expect(result.violationsByKind['lost-write']).toBe(1);
     expect(result.violations[0]!.message).toMatch(/article 1 \(acknowledged: "t1 v2"\) on fra: showed "t1"/);
   });
@@ -259,11 +377,18 @@ describe('checkHistory: deletes', () => {
       article(300, 1, null, { status: 410 }),
       article(400, 1, 't1', { stale: true, decision: 'stale' }),
       article(500, 1, null, { status: 503, decision: 'unavailable' }),
+      editForm(600, 1, null, { status: 410 }),
       ...finals({ 1: null }),
     ]);
     expect(result.violations).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.acknowledgedByKind.delete).toBe(1);
+  });
+
+  it('flags an edit form that still opens after an acknowledged delete', () => {
+    const form = editForm(200, 1, 't1', { revision: 1 });
+    const result = checkHistory([meta, write(0, 1), del(100, 1), form, ...finals({ 1: null })]);
+    expect(result.violations.map((v) => [v.kind, v.op])).toEqual([['not-gone', form.id]]);
   });
 
   it('flags a page that shows the deleted article, a 404 instead of 410, and a home page that lists it', () => {
@@ -306,7 +431,10 @@ describe('checkHistory: deletes', () => {
     const result = checkHistory([meta, write(0, 1), del(100, 1), write(200, 2), ...finals({ 1: 't1', 2: null })]);
     expect(result.violationsByKind['lost-write']).toBe(4);
     expect(result.violations.map((v) => v.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/article 1 \(acknowledged: deleted\) on fra: showed "t1"/), expect.stringMatching(/article 2 \(acknowledged: "t2"\) on ewr: answered 410 Gone/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/article 1 \(acknowledged: deleted\) on fra: showed "t1"/),
+        expect.stringMatching(/article 2 \(acknowledged: "t2"\) on ewr: answered 410 Gone/),
+      ]),
     );
   });
 });
@@ -339,7 +467,14 @@ describe('checkHistory: signing in', () => {
 
   it('does not count a refused or unanswered sign-in, and does not hold its password hashing against the budget', () => {
     const result = checkHistory(
-      [meta, signIn(0, { status: 401 }), signIn(100, { status: null }), home(200, [], { signedIn: false }), signIn(300, { end: 300 + 5_000 }), ...finals({})],
+      [
+        meta,
+        signIn(0, { status: 401 }),
+        signIn(100, { status: null }),
+        home(200, [], { signedIn: false }),
+        signIn(300, { end: 300 + 5_000 }),
+        ...finals({}),
+      ],
       { marginMs: 250 },
     );
     expect(result.violations).toEqual([]);
@@ -400,12 +535,183 @@ describe('history files', () => {
 
 describe('page parsing', () => {
   it('reads the app’s pages as the checker needs them', () => {
-    expect(listedArticleIds('<nav><a href="/articles/9">x</a></nav><ol class="articles"><li><a href="/articles/3">a</a></li><li><a href="/articles/2">b</a></li></ol>')).toEqual([3, 2]);
+    expect(
+      listedArticleIds(
+        '<nav><a href="/articles/9">x</a></nav><ol class="articles"><li><a href="/articles/3">a</a></li><li><a href="/articles/2">b</a></li></ol>',
+      ),
+    ).toEqual([3, 2]);
     expect(articleTitle('<article>\n  <h1>Tom &amp; Jerry &lt;3</h1>')).toBe('Tom & Jerry <3');
     expect(articleTitle('<article>\n  <h1 dir="auto">مرحبا &#39;x&#39;</h1>')).toBe("مرحبا 'x'");
     expect(articleTitle('<h1>Articles</h1>')).toBeNull();
-    expect(hiddenFields('<input type="hidden" name="_csrf" value="a&amp;b"><input name="title" value="x"><input type="hidden" name="_draft" value="d1">')).toEqual({ _csrf: 'a&b', _draft: 'd1' });
+    expect(
+      hiddenFields(
+        '<input type="hidden" name="_csrf" value="a&amp;b"><input name="title" value="x"><input type="hidden" name="_draft" value="d1">',
+      ),
+    ).toEqual({ _csrf: 'a&b', _draft: 'd1' });
     expect(articleIdFromLocation('/articles/42')).toBe(42);
     expect(articleIdFromLocation('/new')).toBeNull();
   });
 });
+
+/**
+ * The checker's client against the blog's real pages (a standalone app in
+ * this process, on 127.0.0.1): the parsers must read what the views render
+ * today, and the runner's sessions must sign in, publish, edit and delete.
+ */
+describe('against the real app', () => {
+  let fake: FakeLiteFS | undefined;
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+    fake?.close();
+    fake = undefined;
+  });
+
+  /** A standalone app listening on 127.0.0.1; `wrapStore` as createBlog() takes it. */
+  async function serve(wrapStore?: (store: ArticleStore) => ArticleStore): Promise<string> {
+    fake = new FakeLiteFS({ role: 'standalone' });
+    const { app } = fake.app({ region: 'fra', instance: 'fra-1', wrapStore });
+    server = createServer(app);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** The one-node cluster a run needs: the app is the edge, the primary and every region. */
+  const oneNode = (url: string): CheckCluster => ({
+    regions: ['fra'],
+    instances: ['fra-1'],
+    primaryRegion: 'fra',
+    edgeUrl: () => url,
+    appUrl: () => url,
+    node: () => ({ region: 'fra' }) as ReturnType<CheckCluster['node']>,
+    lag: async () => {},
+    cut: async () => {},
+    heal: async () => {},
+    waitForSync: async () => ({ txid: 0n, checksum: '' }),
+  });
+
+  it('signs in through /setup on a fresh blog, then through /signin, and reads every page the rules need', async () => {
+    const url = await serve();
+    const clock = () => performance.now();
+    const first = new SessionClient(clock);
+    const made = await signInAs(first, url, TOOLS_AUTHOR, { setup: true });
+    expect(made).toMatchObject({ ok: true, via: 'setup' });
+    const second = new SessionClient(clock);
+    const again = await signInAs(second, url, TOOLS_AUTHOR, { setup: true });
+    expect(again).toMatchObject({ ok: true, via: 'signin' });
+    expect(await signInAs(new SessionClient(clock), url, { ...TOOLS_AUTHOR, password: 'not the password at all' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/POST \/signin answered 401: That name and password do not match/),
+    });
+    const signedOut = await new SessionClient(clock).get(`${url}/new`);
+    expect(signedOut.status).toBe(303);
+    expect(isSignInLocation(signedOut.headers!.get('location'))).toBe(true);
+    expect(signedInOf(200, (await new SessionClient(clock).get(`${url}/`)).body)).toBe(false);
+
+    const form = await second.get(`${url}/new`);
+    expect(signedInOf(form.status, form.body)).toBe(true);
+    const title = `Tom & "Jerry" <3 it's ${Date.now()}`;
+    const post = await second.postForm(`${url}/new`, { ...hiddenFields(form.body), title, content: 'Some **text**.' });
+    const id = articleIdFromLocation(post.headers!.get('location'))!;
+    expect(post.status).toBe(303);
+    expect(articleTitle((await second.get(`${url}/articles/${id}`)).body)).toBe(title);
+    expect(listedArticles((await second.get(`${url}/`)).body)).toEqual([{ id, title }]);
+
+    const editPage = await second.get(`${url}/articles/${id}/edit`);
+    expect(editFormOf(editPage.body)).toEqual({ title, revision: 1 });
+    const edited = await second.postForm(`${url}/articles/${id}`, {
+      ...hiddenFields(editPage.body),
+      title: 'Edited',
+      content: 'New text.',
+    });
+    expect(edited.status).toBe(303);
+    expect(editFormOf((await second.get(`${url}/articles/${id}/edit`)).body)).toEqual({ title: 'Edited', revision: 2 });
+    // The form of an older revision is refused: 409, nothing saved.
+    const stale = await second.postForm(`${url}/articles/${id}`, { ...hiddenFields(editPage.body), title: 'Lost?', content: 'No.' });
+    expect(stale.status).toBe(409);
+
+    const confirm = await second.get(`${url}/articles/${id}/delete`);
+    expect(deleteFormOf(confirm.body)).toEqual({ title: 'Edited', revision: 2 });
+    const deleted = await second.postForm(`${url}/articles/${id}/delete`, hiddenFields(confirm.body));
+    expect([deleted.status, deleted.headers!.get('location')]).toEqual([303, `/?deleted=${id}`]);
+    expect((await second.get(`${url}/articles/${id}`)).status).toBe(410);
+    expect((await second.get(`${url}/articles/${id}/edit`)).status).toBe(410);
+    expect(listedArticles((await second.get(`${url}/?deleted=${id}`)).body)).toEqual([]);
+    const again410 = await second.get(`${url}/articles/${id}/delete`);
+    expect([again410.status, again410.headers!.get('location')]).toEqual([303, `/?deleted=${id}`]);
+  });
+
+  const runOn = async (url: string, seed: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
+    try {
+      return await runCheck({
+        cluster: oneNode(url),
+        durationMs: 1_500,
+        sessions: 2,
+        seed,
+        historyPath: join(dir, 'h.jsonl'),
+        budgetMs: 500,
+        rywEnabled: true,
+        fallbacks: { fra: 'replay' },
+        marginMs: 5_000,
+        nemesis: { kind: 'none' },
+        // Edits and deletes often, so that a short run has several of each.
+        weights: { write: 2, edit: 3, delete: 2, home: 1, article: 2 },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('runs sessions that sign in, publish, edit and delete, and finds nothing on an app that shows every change at once', async () => {
+    const { result, history } = await runOn(await serve(), 7);
+    const summary = formatSummary(result);
+    expect(result.violations, summary).toEqual([]);
+    expect(result.ok, summary).toBe(true);
+    expect(result.acknowledgedByKind['sign-in'], summary).toBe(3); // the author's setup, then each session
+    expect(result.acknowledgedByKind.edit, summary).toBeGreaterThan(2);
+    expect(result.acknowledgedByKind.delete, summary).toBeGreaterThan(1);
+    const ops = history.filter((e): e is OpRecord => e.type === 'op');
+    // Each session lands where a browser does after its write: the article, or the home page after a delete.
+    expect(ops.some((op) => op.kind === 'read-home' && op.path.startsWith('/?deleted='))).toBe(true);
+    expect(ops.filter((op) => op.kind === 'read-article' && op.status === 410).length).toBeGreaterThan(0);
+  }, 20_000);
+
+  it('finds the older versions and the deleted articles an app shows when its reads lag one change behind', async () => {
+    const { result } = await runOn(await serve(lagOneChangeBehind), 7);
+    const summary = formatSummary(result);
+    expect(result.ok).toBe(false);
+    expect(result.violationsByKind['older-version'], summary).toBeGreaterThan(0);
+    expect(result.violationsByKind['not-gone'], summary).toBeGreaterThan(0);
+  }, 20_000);
+});
+
+/**
+ * A store whose article reads show each article as it was before its last
+ * change (an edit or a delete), as a replica that missed it would; the
+ * list and everything else are as stored.
+ */
+function lagOneChangeBehind(store: ArticleStore): ArticleStore {
+  const before = new Map<number, ArticleLookup>();
+  return {
+    list: (...args) => store.list(...args),
+    latest: (limit) => store.latest(limit),
+    index: (limit) => store.index(limit),
+    search: (...args) => store.search(...args),
+    create: (input) => store.create(input),
+    get: (id) => before.get(id) ?? store.get(id),
+    update(id, edit) {
+      const was = store.get(id);
+      const result = store.update(id, edit);
+      if (result.kind === 'updated') before.set(id, was);
+      return result;
+    },
+    delete(id, revision) {
+      const was = store.get(id);
+      const result = store.delete(id, revision);
+      if (result.kind === 'deleted') before.set(id, was);
+      return result;
+    },
+  };
+}

@@ -1,22 +1,41 @@
 import type { HistoryEntry, OpKind, OpRecord, RunMeta } from './history.js';
-import { OP_KINDS } from './history.js';
+import { OP_KINDS, WRITE_KINDS } from './history.js';
 
 /**
  * The read-your-writes checker, as a pure function of a recorded history.
  * It knows nothing of HTTP or clusters: whatever produced the history (the
  * runner, or a test's hand-made list), the same rules judge it.
  *
- * 1. missing-own-write: a read that is answered 200 and not marked stale must
- *    show every article its session had been told was saved (a 303 received
- *    before the read was sent). An article page must show the session's title;
- *    the home page must list it, unless the page is full of newer articles.
- * 2. lost-write: after the run, every node must show every acknowledged
- *    article with the title that was sent.
- * 3. over-budget: no session request takes longer than the wait budget plus a
- *    margin (the app's own reported wait, and the client's whole round trip).
+ * An article goes through versions (its publication, each edit: every
+ * version's title is unique in a run, so the title a page shows names the
+ * version) and may end deleted. What a session may see of one of its own
+ * articles is the state its last acknowledged write (a 303 received before
+ * the read was sent) left, or the state of any later write of it whose
+ * outcome is unknown (no answer, a 5xx: it may have been saved). A refused
+ * write (a 4xx: a conflict, a form that had expired) saved nothing.
+ *
+ * 1. missing-own-write: a read answered 200 and not marked stale must show
+ *    every article its session had been told was saved: an article page (or
+ *    its edit form) with the session's title, the home page listing it unless
+ *    the page is full of newer articles. A 404 counts.
+ * 2. older-version: after the session was told its edit was saved, no read
+ *    shows an earlier version of that article (its title before the edit).
+ * 3. not-gone: after the session was told its delete was done, the article's
+ *    page answers 410 Gone (or 200 marked stale, which the reader was told),
+ *    and the home page does not list it.
+ * 4. signed-out: after the session was told it was signed in, no page shows
+ *    it signed out, and no form sends it to sign in again.
+ * 5. lost-write: after the run, every node shows every article in the state
+ *    its last acknowledged write left (or a later write of unknown outcome).
+ * 6. over-budget: no session request takes longer than the wait budget plus a
+ *    margin (the app's own reported wait, and the client's whole round trip;
+ *    for a sign-in only the former: its time is the password hash, on purpose).
+ *
+ * No answer, a 5xx or another 4xx is not a read: it shows nothing, and
+ * claims nothing.
  */
 
-export const VIOLATION_KINDS = ['missing-own-write', 'lost-write', 'over-budget'] as const;
+export const VIOLATION_KINDS = ['missing-own-write', 'older-version', 'not-gone', 'signed-out', 'lost-write', 'over-budget'] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
 /** Slack on top of the wait budget for rendering, the edge, one replay and a busy machine. */
@@ -42,15 +61,24 @@ export interface Distribution {
   readonly max: number;
 }
 
+/** The op kinds that change an article. */
+export type ArticleWriteKind = 'write' | 'edit' | 'delete';
+
 export interface CheckResult {
   /** No violation, and the history holds the final reads that prove no write was lost. */
   readonly ok: boolean;
   /** Whether the history has its final phase (the lost-write check needs it). */
   readonly complete: boolean;
   readonly operations: Readonly<Record<OpKind, number>>;
+  /** Publications, edits and deletes answered with their 303. */
   readonly acknowledgedWrites: number;
-  /** Writes without a 303: failed or unknown outcome, never counted as saved. */
+  readonly acknowledgedByKind: Readonly<Record<ArticleWriteKind | 'sign-in', number>>;
+  /** Publications, edits and deletes without their 303 (refused + unknown): never counted as saved. */
   readonly unacknowledgedWrites: number;
+  /** Refused (a 4xx): nothing was saved. */
+  readonly refusedWrites: number;
+  /** No answer or a 5xx: maybe saved, maybe not; either state is accepted afterwards, neither required. */
+  readonly unknownWrites: number;
   readonly violations: readonly Violation[];
   readonly violationsByKind: Readonly<Record<ViolationKind, number>>;
   /** Session reads by how they were served: none, fresh, waited, replayed, stale, unavailable, dropped, error, … */
@@ -63,11 +91,117 @@ export interface CheckResult {
 }
 
 /** How a session read was served, as a reader would tell: a second hop means the edge replayed it. */
-export function servedAs(op: OpRecord): string {
+export function servedAs(op: Pick<OpRecord, 'status' | 'stale' | 'hops' | 'decision'>): string {
   if (op.status === null) return 'error';
   if (op.stale) return 'stale';
   if (op.hops.length > 1) return 'replayed';
   return op.decision ?? 'unknown';
+}
+
+/** What became of a POST, as its answer tells. */
+export type Outcome = 'acknowledged' | 'refused' | 'unknown';
+
+/**
+ * Acknowledged: the 303 the app answers once the change is committed, to
+ * where it sends the browser next (the article; after a delete, `/?deleted=<id>`).
+ * Refused: a 4xx, which the app answers only when it saved nothing.
+ * Unknown: anything else (no answer, a timeout, a 5xx from the app or the edge).
+ */
+export function outcomeOf(op: OpRecord): Outcome {
+  if (op.status === null || op.status >= 500) return 'unknown';
+  if (op.status >= 400) return 'refused';
+  if (op.status !== 303) return 'unknown';
+  switch (op.kind) {
+    case 'sign-in':
+      return 'acknowledged';
+    case 'write':
+      return typeof op.articleId === 'number' && typeof op.title === 'string' ? 'acknowledged' : 'unknown';
+    case 'edit':
+      return typeof op.articleId === 'number' && typeof op.title === 'string' && articleIdOfPath(op.location) === op.articleId
+        ? 'acknowledged'
+        : 'unknown';
+    case 'delete':
+      return typeof op.articleId === 'number' && deletedIdOfPath(op.location) === op.articleId ? 'acknowledged' : 'unknown';
+    default:
+      return 'unknown';
+  }
+}
+
+/** An article as a page can show it. */
+type State = { readonly kind: 'version'; readonly title: string | null } | { readonly kind: 'gone' };
+/** What a read showed of an article. */
+type Observed = State | { readonly kind: 'missing' };
+
+interface ArticleWrite {
+  readonly op: OpRecord;
+  readonly outcome: Outcome;
+  readonly state: State;
+}
+
+/** The states a read of an article may show, and the write that obliges it. */
+interface Expected {
+  /** The last write acknowledged before the read was sent. */
+  readonly last: ArticleWrite;
+  /** Its state, then those of later writes of unknown outcome (or still under way when the read began). */
+  readonly allowed: readonly State[];
+  /** The versions before `last`: showing one of them is showing an older version. */
+  readonly earlier: readonly ArticleWrite[];
+}
+
+function expectedAt(writes: readonly ArticleWrite[], at: number): Expected | null {
+  let lastIndex = -1;
+  for (const [i, w] of writes.entries()) if (w.outcome === 'acknowledged' && w.op.end <= at) lastIndex = i;
+  if (lastIndex < 0) return null;
+  const last = writes[lastIndex]!;
+  const later = writes.slice(lastIndex + 1).filter((w) => w.outcome !== 'refused' && w.op.start < at);
+  return {
+    last,
+    allowed: [last.state, ...later.map((w) => w.state)],
+    earlier: writes.slice(0, lastIndex).filter((w) => w.outcome !== 'refused'),
+  };
+}
+
+function matches(observed: Observed, state: State): boolean {
+  if (state.kind === 'gone') return observed.kind === 'gone';
+  return observed.kind === 'version' && observed.title === state.title;
+}
+
+/** What an answer showed of the article it was about; null when it shows nothing (no answer, 5xx, marked stale). */
+function observedOf(op: OpRecord): Observed | null {
+  if (op.status === null || op.stale) return null;
+  switch (op.kind) {
+    case 'read-article':
+    case 'final-read':
+      if (op.status === 200) return { kind: 'version', title: op.title ?? null };
+      if (op.status === 410) return { kind: 'gone' };
+      if (op.status === 404) return { kind: 'missing' };
+      return null;
+    case 'read-edit-form':
+      if (op.status === 200) return { kind: 'version', title: op.title ?? null };
+      if (op.status === 410) return { kind: 'gone' };
+      if (op.status === 404) return { kind: 'missing' };
+      return null;
+    case 'read-delete-form':
+      if (op.status === 200) return { kind: 'version', title: op.title ?? null };
+      // Deleted already: the confirmation page sends the author where a delete lands.
+      if (op.status === 303 && deletedIdOfPath(op.location) === op.articleId) return { kind: 'gone' };
+      return null;
+    default:
+      return null;
+  }
+}
+
+const describe = (o: Observed): string =>
+  o.kind === 'version' ? `showed ${JSON.stringify(o.title)}` : o.kind === 'gone' ? 'answered 410 Gone' : 'answered 404';
+const describeState = (s: State): string => (s.kind === 'gone' ? 'deleted' : JSON.stringify(s.title));
+
+/** Which rule an observation that matches none of the allowed states breaks. */
+function judge(observed: Observed, expected: Expected): ViolationKind {
+  if (expected.last.state.kind === 'gone') return 'not-gone';
+  if (observed.kind === 'version' && expected.earlier.some((w) => w.state.kind === 'version' && w.state.title === observed.title)) {
+    return 'older-version';
+  }
+  return 'missing-own-write';
 }
 
 export function checkHistory(history: readonly HistoryEntry[], options: CheckOptions = {}): CheckResult {
@@ -79,104 +213,144 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   const complete = history.some((e) => e.type === 'phase' && e.phase === 'final-done');
 
   const violations: Violation[] = [];
+  const violation = (kind: ViolationKind, op: OpRecord, message: string) =>
+    violations.push({ kind, session: op.session, op: op.id, message });
   const operations = Object.fromEntries(OP_KINDS.map((k) => [k, 0])) as Record<OpKind, number>;
+  const acknowledgedByKind = { 'sign-in': 0, write: 0, edit: 0, delete: 0 };
+  let refused = 0;
+  let unknown = 0;
   const decisions: Record<string, number> = {};
   const nemesis: Record<string, number> = {};
   const readLatencies: number[] = [];
   const waits: number[] = [];
   for (const entry of history) if (entry.type === 'nemesis') nemesis[entry.action] = (nemesis[entry.action] ?? 0) + 1;
 
-  // A session's acknowledged writes, in the order they were acknowledged.
-  const acked = new Map<string, OpRecord[]>();
-  const ackedById = new Map<number, OpRecord>();
-  let unacknowledged = 0;
+  // Every article's writes in the order they were sent (one session writes each: its author's).
+  const articles = new Map<number, ArticleWrite[]>();
+  /** When each session was first told it was signed in. */
+  const signedInAt = new Map<string, number>();
   for (const op of ops) {
     operations[op.kind]++;
-    if (op.kind !== 'write') continue;
-    if (isAcknowledged(op)) {
-      const list = acked.get(op.session) ?? [];
-      list.push(op);
-      acked.set(op.session, list);
-      ackedById.set(op.articleId, op);
-    } else {
-      unacknowledged++;
+    if (!WRITE_KINDS.includes(op.kind)) continue;
+    const outcome = outcomeOf(op);
+    if (op.kind === 'sign-in') {
+      if (outcome === 'acknowledged') {
+        acknowledgedByKind['sign-in']++;
+        if (!signedInAt.has(op.session)) signedInAt.set(op.session, op.end);
+      }
+      continue;
     }
+    if (outcome === 'acknowledged') acknowledgedByKind[op.kind as ArticleWriteKind]++;
+    else if (outcome === 'refused') refused++;
+    else unknown++;
+    if (typeof op.articleId !== 'number') continue; // a publication without its 303 names no article
+    const state: State = op.kind === 'delete' ? { kind: 'gone' } : { kind: 'version', title: op.title ?? null };
+    const list = articles.get(op.articleId) ?? [];
+    list.push({ op, outcome, state });
+    articles.set(op.articleId, list);
+  }
+  for (const list of articles.values()) list.sort((a, b) => a.op.start - b.op.start);
+  /** The session's own writes of an article (others' reads are owed nothing). */
+  const ownWrites = (id: number, session: string) => (articles.get(id) ?? []).filter((w) => w.op.session === session);
+  /** The articles each session wrote, for its home page reads to account for. */
+  const sessionArticles = new Map<string, number[]>();
+  for (const [id, writes] of articles) {
+    for (const session of new Set(writes.map((w) => w.op.session)))
+      sessionArticles.set(session, [...(sessionArticles.get(session) ?? []), id]);
   }
 
   for (const op of ops) {
     if (op.kind === 'final-read') continue;
     const took = op.end - op.start;
-    if (took > limitMs) {
-      violations.push({
-        kind: 'over-budget',
-        session: op.session,
-        op: op.id,
-        message: `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
-      });
+    if (took > limitMs && op.kind !== 'sign-in') {
+      violation(
+        'over-budget',
+        op,
+        `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
+      );
     } else if (op.waitMs !== null && op.waitMs > limitMs) {
-      violations.push({
-        kind: 'over-budget',
-        session: op.session,
-        op: op.id,
-        message: `${op.method} ${op.path} via ${op.region}: the app reports waiting ${op.waitMs} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
-      });
+      violation(
+        'over-budget',
+        op,
+        `${op.method} ${op.path} via ${op.region}: the app reports waiting ${op.waitMs} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
+      );
     }
-    if (op.kind === 'write') continue;
+
+    const signedIn = signedInAt.get(op.session);
+    const afterSignIn = signedIn !== undefined && signedIn <= op.start && !op.stale;
+    if (WRITE_KINDS.includes(op.kind)) {
+      if (afterSignIn && op.kind !== 'sign-in' && op.status === 401) {
+        violation(
+          'signed-out',
+          op,
+          `${op.method} ${op.path} via ${op.region} answered 401 (not signed in) ${Math.round(op.start - signedIn)} ms after the session was signed in`,
+        );
+      }
+      continue;
+    }
 
     const served = servedAs(op);
     decisions[served] = (decisions[served] ?? 0) + 1;
     readLatencies.push(took);
     if (served === 'waited' && op.waitMs !== null) waits.push(op.waitMs);
-    if (op.kind === 'read-form' || op.stale || op.status === null) continue;
-
-    const saved = (acked.get(op.session) ?? []).filter((w) => w.end <= op.start);
-    if (op.kind === 'read-article') {
-      const write = saved.find((w) => w.articleId === op.articleId);
-      // Only the session's own acknowledged articles are checked; anything else is not its write.
-      if (!write) continue;
-      if (op.status === 200 && op.title === write.title) continue;
-      if (op.status !== 200 && op.status !== 404) continue; // 5xx: no page shown, nothing claimed
-      violations.push({
-        kind: 'missing-own-write',
-        session: op.session,
-        op: op.id,
-        message:
-          op.status === 404
-            ? `GET ${op.path} via ${op.region} (${served}) answered 404 ${Math.round(op.start - write.end)} ms after the session was told article ${write.articleId} was saved`
-            : `GET ${op.path} via ${op.region} (${served}) showed ${JSON.stringify(op.title)} instead of ${JSON.stringify(write.title)}`,
-      });
-    } else if (op.kind === 'read-home' && op.status === 200) {
-      const listed = op.listed ?? [];
-      const listedSet = new Set(listed);
-      const full = listed.length >= meta.homePageSize;
-      const oldestListed = listed.length > 0 ? Math.min(...listed) : Infinity;
-      const missing = saved.filter((w) => !listedSet.has(w.articleId!) && !(full && oldestListed > w.articleId!));
-      if (missing.length > 0) {
-        const latest = missing[missing.length - 1]!;
-        violations.push({
-          kind: 'missing-own-write',
-          session: op.session,
-          op: op.id,
-          message: `GET / via ${op.region} (${served}) did not list article${missing.length > 1 ? 's' : ''} ${missing.map((w) => w.articleId).join(', ')}, the latest saved ${Math.round(op.start - latest.end)} ms before`,
-        });
-      }
+    if (afterSignIn && op.signedIn === false) {
+      violation(
+        'signed-out',
+        op,
+        `GET ${op.path} via ${op.region} (${served}) ${op.status === 200 ? 'showed the session signed out' : `sent the session to sign in (${op.status})`} ${Math.round(op.start - signedIn)} ms after it was signed in`,
+      );
     }
+    if (op.stale || op.status === null) continue;
+
+    if (op.kind === 'read-home') {
+      if (op.status === 200) {
+        const own = (sessionArticles.get(op.session) ?? []).map((id) => ({ id, writes: ownWrites(id, op.session) }));
+        checkHome(op, meta, own, served, violation);
+      }
+      continue;
+    }
+    if (typeof op.articleId !== 'number') continue;
+    const observed = observedOf(op);
+    if (!observed) continue;
+    const expected = expectedAt(ownWrites(op.articleId, op.session), op.start);
+    // Only the session's own acknowledged articles are checked; anything else is not its write.
+    if (!expected || expected.allowed.some((s) => matches(observed, s))) continue;
+    const kind = judge(observed, expected);
+    const since = Math.round(op.start - expected.last.op.end);
+    const what = expected.last.op.kind === 'write' ? 'saved' : expected.last.op.kind === 'edit' ? 'edited' : 'deleted';
+    violation(
+      kind,
+      op,
+      kind === 'not-gone'
+        ? `GET ${op.path} via ${op.region} (${served}) ${describe(observed)} ${since} ms after the session was told article ${op.articleId} was deleted (only 410 Gone, or a page marked stale, may follow)`
+        : kind === 'older-version'
+          ? `GET ${op.path} via ${op.region} (${served}) showed the older version ${JSON.stringify((observed as { title: string | null }).title)}, ${since} ms after the session was told its edit to ${describeState(expected.last.state)} was saved`
+          : observed.kind === 'missing'
+            ? `GET ${op.path} via ${op.region} (${served}) answered 404 ${since} ms after the session was told article ${op.articleId} was ${what}`
+            : `GET ${op.path} via ${op.region} (${served}) ${describe(observed)} instead of ${describeState(expected.last.state)}`,
+    );
   }
 
   if (complete) {
+    const nodes = meta.instances ?? meta.regions;
     const finals = new Map<string, OpRecord>();
-    for (const op of ops) if (op.kind === 'final-read' && op.articleId !== null && op.articleId !== undefined) finals.set(`${op.region}/${op.articleId}`, op);
-    for (const write of ackedById.values()) {
-      for (const region of meta.regions) {
-        const read = finals.get(`${region}/${write.articleId}`);
-        if (read && read.status === 200 && read.title === write.title) continue;
+    for (const op of ops)
+      if (op.kind === 'final-read' && typeof op.articleId === 'number') finals.set(`${op.instance ?? op.region}/${op.articleId}`, op);
+    for (const [id, writes] of articles) {
+      const expected = expectedAt(writes, Infinity);
+      if (!expected) continue;
+      for (const node of nodes) {
+        const read = finals.get(`${node}/${id}`);
+        const observed = read ? observedOf({ ...read, stale: false }) : null;
+        if (observed && expected.allowed.some((s) => matches(observed, s))) continue;
+        const state = describeState(expected.last.state);
         violations.push({
           kind: 'lost-write',
-          session: write.session,
-          op: write.id,
+          session: expected.last.op.session,
+          op: expected.last.op.id,
           message: !read
-            ? `article ${write.articleId} (acknowledged) was never read back on ${region}`
-            : `article ${write.articleId} (acknowledged) on ${region}: ${read.status === 200 ? `shows ${JSON.stringify(read.title)} instead of ${JSON.stringify(write.title)}` : `answered ${read.status ?? read.error ?? 'nothing'}`}`,
+            ? `article ${id} (acknowledged: ${state}) was never read back on ${node}`
+            : `article ${id} (acknowledged: ${state}) on ${node}: ${observed ? describe(observed) : `answered ${read.status ?? read.error ?? 'nothing'}`}`,
         });
       }
     }
@@ -184,12 +358,16 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
 
   const violationsByKind = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<ViolationKind, number>;
   for (const v of violations) violationsByKind[v.kind]++;
+  const acknowledgedWrites = acknowledgedByKind.write + acknowledgedByKind.edit + acknowledgedByKind.delete;
   return {
     ok: complete && violations.length === 0,
     complete,
     operations,
-    acknowledgedWrites: ackedById.size,
-    unacknowledgedWrites: unacknowledged,
+    acknowledgedWrites,
+    acknowledgedByKind,
+    unacknowledgedWrites: refused + unknown,
+    refusedWrites: refused,
+    unknownWrites: unknown,
     violations,
     violationsByKind,
     decisions,
@@ -199,8 +377,92 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   };
 }
 
-function isAcknowledged(op: OpRecord): op is OpRecord & { articleId: number; title: string } {
-  return op.status === 303 && typeof op.articleId === 'number' && typeof op.title === 'string';
+/**
+ * The home page: each of the session's articles must be listed (unless the
+ * page is full of newer ones) with a title it may show, and none it deleted.
+ * One violation per kind per page, naming every article.
+ */
+function checkHome(
+  op: OpRecord,
+  meta: RunMeta,
+  own: readonly { readonly id: number; readonly writes: readonly ArticleWrite[] }[],
+  served: string,
+  violation: (kind: ViolationKind, op: OpRecord, message: string) => void,
+): void {
+  const listed = op.listed ?? [];
+  const titles = new Map(listed.map((id, i) => [id, op.listedTitles?.[i]]));
+  const full = listed.length >= meta.homePageSize;
+  const oldestListed = listed.length > 0 ? Math.min(...listed) : Infinity;
+  const found: Record<'missing-own-write' | 'older-version' | 'not-gone', { id: number; expected: Expected; shown?: string }[]> = {
+    'missing-own-write': [],
+    'older-version': [],
+    'not-gone': [],
+  };
+  for (const { id, writes } of own) {
+    const expected = expectedAt(writes, op.start);
+    if (!expected) continue;
+    if (titles.has(id)) {
+      const title = titles.get(id);
+      // A version 1 history lists ids only: being listed is all it can tell.
+      const observed: Observed = title === undefined ? { kind: 'version', title: null } : { kind: 'version', title };
+      const ok = expected.allowed.some((s) => s.kind === 'version' && (title === undefined || matches(observed, s)));
+      if (!ok) {
+        const kind = judge(observed, expected) as keyof typeof found;
+        found[kind].push({ id, expected, ...(title !== undefined ? { shown: title } : {}) });
+      }
+    } else {
+      // Not listed: right when it may be deleted, or when a full page of newer articles pushed it off.
+      const ok = expected.allowed.some((s) => s.kind === 'gone') || (full && oldestListed > id);
+      if (!ok) found['missing-own-write'].push({ id, expected });
+    }
+  }
+  const plural = (n: number) => (n > 1 ? 's' : '');
+  const missing = found['missing-own-write'];
+  if (missing.length > 0) {
+    const latest = missing.reduce((a, b) => (a.expected.last.op.end > b.expected.last.op.end ? a : b));
+    const wrong = missing.filter((m) => m.shown !== undefined);
+    const absent = missing.filter((m) => m.shown === undefined);
+    const parts = [
+      ...(absent.length > 0 ? [`did not list article${plural(absent.length)} ${absent.map((m) => m.id).join(', ')}`] : []),
+      ...wrong.map((m) => `listed article ${m.id} as ${JSON.stringify(m.shown)} instead of ${describeState(m.expected.last.state)}`),
+    ];
+    violation(
+      'missing-own-write',
+      op,
+      `GET / via ${op.region} (${served}) ${parts.join('; ')}, the latest saved ${Math.round(op.start - latest.expected.last.op.end)} ms before`,
+    );
+  }
+  const older = found['older-version'];
+  if (older.length > 0) {
+    violation(
+      'older-version',
+      op,
+      `GET / via ${op.region} (${served}) listed ${older.map((m) => `article ${m.id} as ${JSON.stringify(m.shown)}, older than ${describeState(m.expected.last.state)} (edited ${Math.round(op.start - m.expected.last.op.end)} ms before)`).join('; ')}`,
+    );
+  }
+  const notGone = found['not-gone'];
+  if (notGone.length > 0) {
+    violation(
+      'not-gone',
+      op,
+      `GET / via ${op.region} (${served}) listed article${plural(notGone.length)} ${notGone.map((m) => `${m.id} (deleted ${Math.round(op.start - m.expected.last.op.end)} ms before)`).join(', ')}`,
+    );
+  }
+}
+
+/** The id in a path `/articles/<id>`; null for anything else. */
+function articleIdOfPath(path: string | null | undefined): number | null {
+  if (!path) return null;
+  const match = /^\/articles\/(\d+)$/.exec(new URL(path, 'http://x').pathname);
+  return match ? Number(match[1]) : null;
+}
+
+/** The id in `/?deleted=<id>`, where a delete sends the browser; null for anything else. */
+function deletedIdOfPath(path: string | null | undefined): number | null {
+  if (!path) return null;
+  const url = new URL(path, 'http://x');
+  const id = url.pathname === '/' ? url.searchParams.get('deleted') : null;
+  return id !== null && /^[1-9][0-9]*$/.test(id) ? Number(id) : null;
 }
 
 /** Nearest-rank percentiles; zeros for an empty list. */
@@ -213,16 +475,18 @@ export function distribution(values: readonly number[]): Distribution {
 
 /** The summary a person reads: counts, violations by kind (the first few spelled out), decisions, waits. */
 export function formatSummary(result: CheckResult, maxListed = 10): string {
-  const ms = (d: Distribution) => `p50 ${Math.round(d.p50)} ms, p90 ${Math.round(d.p90)} ms, p99 ${Math.round(d.p99)} ms, max ${Math.round(d.max)} ms (n=${d.count})`;
+  const ms = (d: Distribution) =>
+    `p50 ${Math.round(d.p50)} ms, p90 ${Math.round(d.p90)} ms, p99 ${Math.round(d.p99)} ms, max ${Math.round(d.max)} ms (n=${d.count})`;
   const counts = (r: Readonly<Record<string, number>>) =>
     Object.entries(r)
       .filter(([, n]) => n > 0)
       .sort(([, a], [, b]) => b - a)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ') || 'none';
+  const acked = result.acknowledgedByKind;
   const lines = [
     `operations: ${counts(result.operations)}`,
-    `writes: ${result.acknowledgedWrites} acknowledged, ${result.unacknowledgedWrites} not`,
+    `writes: ${result.acknowledgedWrites} acknowledged (publish ${acked.write}, edit ${acked.edit}, delete ${acked.delete}), ${result.refusedWrites} refused, ${result.unknownWrites} of unknown outcome; sign-ins ${acked['sign-in']}`,
     `reads served: ${counts(result.decisions)}`,
     `read round trips: ${ms(result.readLatency)}`,
     `waits (reads that waited, then were served): ${ms(result.waits)}`,

@@ -68,7 +68,12 @@ async function main(argv: readonly string[]): Promise<number> {
   const lagMaxMs = number('lag-max-ms', values['lag-max-ms'], 0);
   if (values.ryw !== 'on' && values.ryw !== 'off') throw new UsageError(`--ryw: on or off, got ${values.ryw}`);
   const rywEnabled = values.ryw === 'on';
-  const regions = values.regions ? values.regions.split(',').map((r) => r.trim()).filter(Boolean) : [...DEFAULT_REGIONS];
+  const regions = values.regions
+    ? values.regions
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    : [...DEFAULT_REGIONS];
   const fallbacks = checkerFallbacks(regions);
   let historyPath = values.history;
   if (!historyPath) {
@@ -77,7 +82,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   historyPath = resolve(historyPath);
 
-  console.log(`check:ryw: seed ${seed}, ${durationS} s, ${sessions} sessions, regions ${regions.join(',')}, budget ${budgetMs} ms, read-your-writes ${rywEnabled ? 'on' : 'OFF'}`);
+  console.log(
+    `check:ryw: seed ${seed}, ${durationS} s, ${sessions} sessions, regions ${regions.join(',')}, budget ${budgetMs} ms, read-your-writes ${rywEnabled ? 'on' : 'OFF'}`,
+  );
   const dir = await mkdtemp(join(tmpdir(), 'litefs-checker-'));
   const cluster = await startProcessCluster({
     dir,

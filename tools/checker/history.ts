@@ -6,11 +6,32 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
  * line describes the run; the checker (check.ts) needs nothing else.
  */
 
-export const HISTORY_VERSION = 1;
+/** 2: sessions sign in, edit and delete; final reads name their instance. A version 1 history still checks. */
+export const HISTORY_VERSION = 2;
 
-/** What a session did: the op kinds a history holds. */
-export const OP_KINDS = ['write', 'read-form', 'read-home', 'read-article', 'final-read'] as const;
+/**
+ * What a session did: the op kinds a history holds. Writes (POSTs): `sign-in`
+ * (`/setup` or `/signin`), `write` (publish, `/new`), `edit`
+ * (`/articles/:id`), `delete` (`/articles/:id/delete`). Reads (GETs): the
+ * forms before them (`read-form`: `/new`, `/signin`, `/setup`;
+ * `read-edit-form`; `read-delete-form`), the home page, an article page, and
+ * the end-of-run reads of every node.
+ */
+export const OP_KINDS = [
+  'sign-in',
+  'read-form',
+  'write',
+  'read-edit-form',
+  'edit',
+  'read-delete-form',
+  'delete',
+  'read-home',
+  'read-article',
+  'final-read',
+] as const;
 export type OpKind = (typeof OP_KINDS)[number];
+/** The op kinds that POST: their outcome is acknowledged, refused or unknown (see outcomeOf() in check.ts). */
+export const WRITE_KINDS: readonly OpKind[] = ['sign-in', 'write', 'edit', 'delete'];
 
 export interface RunMeta {
   readonly type: 'meta';
@@ -22,6 +43,8 @@ export interface RunMeta {
   /** How many articles the home page lists (HOME_PAGE_SIZE). */
   readonly homePageSize: number;
   readonly regions: readonly string[];
+  /** Every node (`fra-1`, `fra-2`, `ewr-1`, …): the final reads read each. Absent in version 1 (one node per region). */
+  readonly instances?: readonly string[];
   readonly primaryRegion: string;
   readonly rywEnabled: boolean;
   /** RYW_FALLBACK per region. */
@@ -37,6 +60,8 @@ export interface OpRecord {
   readonly session: string;
   /** The region the request entered through (the node's region for final reads). */
   readonly region: string;
+  /** final-read: the node read (its app, straight). */
+  readonly instance?: string;
   readonly kind: OpKind;
   readonly method: 'GET' | 'POST';
   readonly path: string;
@@ -54,12 +79,32 @@ export interface OpRecord {
   readonly hops: readonly string[];
   /** The page said it was served stale (`<body data-ryw="stale">`). */
   readonly stale: boolean;
-  /** write: the title sent. read-article/final-read: the title the page showed (null: none). */
+  /** A POST's `Location` (a 303's target), or null. */
+  readonly location?: string | null;
+  /**
+   * write/edit: the title sent (every version's title is unique in a run, so a
+   * title names a version). read-article/final-read: the title the page
+   * showed; read-edit-form: the title in the form; read-delete-form: the
+   * title it asks about (null: none shown).
+   */
   readonly title?: string | null;
-  /** write: the id the 303 named (null: not acknowledged). read-article/final-read: the id asked for. */
+  /**
+   * write: the id the 303 named (null: not acknowledged). edit/delete and the
+   * reads of an article: the id asked for.
+   */
   readonly articleId?: number | null;
+  /** edit/delete: the revision the form started from (`_revision`); read-edit-form/read-delete-form: the one it carried. */
+  readonly revision?: number | null;
   /** read-home: the article ids the page listed, in order. */
   readonly listed?: readonly number[];
+  /** read-home: the titles of `listed`, in the same order. */
+  readonly listedTitles?: readonly string[];
+  /**
+   * Whether the page showed its reader signed in (the nav's "Signed in as");
+   * false also for a form that sent the session to `/signin`; null when the
+   * answer shows neither (an error without the site's nav, no answer).
+   */
+  readonly signedIn?: boolean | null;
 }
 
 export interface NemesisRecord {

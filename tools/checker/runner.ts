@@ -3,7 +3,19 @@ import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import { HISTORY_VERSION, HistoryWriter, type HistoryEntry, type OpKind, type OpRecord } from './history.js';
 import { seededRandom } from './random.js';
-import { articleIdFromLocation, articleTitle, hiddenFields, listedArticleIds, SessionClient, type Answer } from './session-client.js';
+import {
+  articleIdFromLocation,
+  articleTitle,
+  deleteFormOf,
+  editFormOf,
+  hiddenFields,
+  isSignInLocation,
+  listedArticles,
+  SessionClient,
+  signedInOf,
+  type Answer,
+} from './session-client.js';
+import { signIn, TOOLS_AUTHOR, type AuthorCredentials, type SignInStep } from './sign-in.js';
 
 /** How the nemesis treats the replicas' replication links during a run. */
 export type NemesisPlan =
@@ -14,8 +26,15 @@ export type NemesisPlan =
   | { readonly kind: 'none' };
 
 export const DEFAULT_LAG_MAX_MS = 2_000;
-/** What each session does next, by weight. */
-export const OP_WEIGHTS = { write: 3, home: 4, article: 3 } as const;
+/** What each session does next, by weight: publish, edit or delete one of its articles, read the home page or one of its articles. */
+export interface OpWeights {
+  readonly write: number;
+  readonly edit: number;
+  readonly delete: number;
+  readonly home: number;
+  readonly article: number;
+}
+export const OP_WEIGHTS: OpWeights = { write: 3, edit: 2, delete: 1, home: 3, article: 3 };
 /** A session pauses up to this long between operations, as people do. */
 export const MAX_THINK_MS = 100;
 /** The nemesis acts every NEMESIS_MIN_MS to NEMESIS_MAX_MS. */
@@ -23,10 +42,20 @@ export const NEMESIS_MIN_MS = 700;
 export const NEMESIS_MAX_MS = 2_500;
 /** How long the final phase waits for every replica to have everything. */
 export const FINAL_SYNC_TIMEOUT_MS = 30_000;
+/** Tries at creating the run's author before the run counts as not made. */
+export const SETUP_ATTEMPTS = 5;
+/** A session whose sign-in failed (no answer, a 5xx) tries again after this long. */
+export const SIGN_IN_RETRY_MS = 250;
+
+/** What a run needs of a cluster: its shape, its edge and apps, and the nemesis's verbs. */
+export type CheckCluster = Pick<
+  Cluster,
+  'regions' | 'instances' | 'primaryRegion' | 'edgeUrl' | 'appUrl' | 'node' | 'lag' | 'cut' | 'heal' | 'waitForSync'
+>;
 
 export interface CheckRunOptions {
   /** A running cluster; the caller starts and stops it. */
-  readonly cluster: Cluster;
+  readonly cluster: CheckCluster;
   readonly durationMs: number;
   readonly sessions: number;
   readonly seed: number;
@@ -40,6 +69,10 @@ export interface CheckRunOptions {
   readonly nemesis: NemesisPlan;
   /** Regions the sessions are pinned to, round robin (default: every region). */
   readonly sessionRegions?: readonly string[];
+  /** What sessions do, by weight (default OP_WEIGHTS). */
+  readonly weights?: OpWeights;
+  /** The run's author, created through `/setup` when the blog has none (default TOOLS_AUTHOR). */
+  readonly author?: AuthorCredentials;
   readonly marginMs?: number;
   readonly log?: (line: string) => void;
 }
@@ -50,14 +83,17 @@ export interface CheckRun {
 }
 
 /**
- * Runs sessions against the cluster's edge while the nemesis changes lag and
- * cuts replicas, records every operation to `historyPath`, then heals,
- * waits for the replicas, reads every acknowledged article back from every
- * node, and judges the history with checkHistory().
+ * Creates the run's author (through `/setup` on a fresh cluster, or signs
+ * in when it exists), then runs sessions against the cluster's edge, each
+ * signed in as that author, while the nemesis changes lag and cuts
+ * replicas; records every operation to `historyPath`; then heals, waits for
+ * the replicas, reads every article written back from every node, and
+ * judges the history with checkHistory().
  */
 export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
   const { cluster, durationMs, seed } = options;
   const log = options.log ?? (() => {});
+  const author = options.author ?? TOOLS_AUTHOR;
   const random = seededRandom(seed);
   const t0 = performance.now();
   const clock = () => performance.now() - t0;
@@ -70,6 +106,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
     budgetMs: options.budgetMs,
     homePageSize: HOME_PAGE_SIZE,
     regions: cluster.regions,
+    instances: cluster.instances,
     primaryRegion: cluster.primaryRegion,
     rywEnabled: options.rywEnabled,
     fallbacks: options.fallbacks,
@@ -78,19 +115,43 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
   let nextId = 1;
   const record = (op: Omit<OpRecord, 'type' | 'id'>): void => history.append({ type: 'op', id: nextId++, ...op });
 
+  // The run's one author, made before any session starts so that no two race to create it.
+  const setupClient = new SessionClient(clock);
+  for (let attempt = 1; ; attempt++) {
+    const made = await signIn(setupClient, cluster.edgeUrl(), author, { setup: true });
+    recordSignIn('setup', cluster.primaryRegion, made.steps, record);
+    if (made.ok) break;
+    if (attempt >= SETUP_ATTEMPTS) {
+      await history.close();
+      throw new Error(`the run's author could not be created or signed in: ${made.reason}`);
+    }
+    log(`creating the run's author: ${made.reason}; trying again`);
+    await sleep(500);
+  }
+  const deadline = clock() + durationMs;
+
   const replicas = cluster.regions.filter((r) => r !== cluster.primaryRegion);
   const sessionRegions = options.sessionRegions ?? cluster.regions;
-  const deadline = durationMs;
 
   const nemesis = runNemesis(options.nemesis, cluster, replicas, random, clock, deadline, history, log);
   const sessions = Array.from({ length: options.sessions }, (_, i) =>
-    runSession(`s${i + 1}`, sessionRegions[i % sessionRegions.length]!, cluster, random, clock, deadline, record),
+    runSession(
+      `s${i + 1}`,
+      sessionRegions[i % sessionRegions.length]!,
+      cluster,
+      author,
+      options.weights ?? OP_WEIGHTS,
+      random,
+      clock,
+      deadline,
+      record,
+    ),
   );
   await Promise.all(sessions);
   await nemesis;
   history.append({ type: 'phase', time: clock(), phase: 'sessions-done' });
 
-  // Final phase: no faults, every replica caught up, every acknowledged article read back everywhere.
+  // Final phase: no faults, every replica caught up, every article written read back from every node.
   await cluster.heal();
   try {
     await cluster.waitForSync(FINAL_SYNC_TIMEOUT_MS);
@@ -102,11 +163,16 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
     (e): e is OpRecord & { articleId: number } => e.type === 'op' && e.kind === 'write' && typeof e.articleId === 'number',
   );
   const finalClient = new SessionClient(clock);
-  const reads = cluster.regions.flatMap((region) => written.map((w) => ({ region, id: w.articleId })));
-  await inParallel(reads, 8, async ({ region, id }) => {
+  const reads = cluster.instances.flatMap((instance) => written.map((w) => ({ instance, id: w.articleId })));
+  await inParallel(reads, 8, async ({ instance, id }) => {
     const path = `/articles/${id}`;
-    const answer = await finalClient.get(`${cluster.appUrl(region)}${path}`);
-    record({ ...opFields('final', region, 'final-read', 'GET', path, answer), articleId: id, title: answer.status === 200 ? articleTitle(answer.body) : null });
+    const answer = await finalClient.get(`${cluster.appUrl(instance)}${path}`);
+    record({
+      ...opFields('final', cluster.node(instance).region, 'final-read', 'GET', path, answer),
+      instance,
+      articleId: id,
+      title: answer.status === 200 ? articleTitle(answer.body) : null,
+    });
   });
   history.append({ type: 'phase', time: clock(), phase: 'final-done' });
   await history.close();
@@ -116,10 +182,30 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
 
 type Recorder = (op: Omit<OpRecord, 'type' | 'id'>) => void;
 
+/** The requests of a sign-in, as ops: its pages are reads (`read-form`), its POSTs `sign-in`. */
+function recordSignIn(session: string, region: string, steps: readonly SignInStep[], record: Recorder): void {
+  for (const { method, path, answer } of steps)
+    record(opFields(session, region, method === 'GET' ? 'read-form' : 'sign-in', method, path, answer));
+}
+
+/** What a session knows of its articles. */
+interface Articles {
+  /** Published (303), not deleted as far as it knows: what it edits and deletes. */
+  readonly live: number[];
+  /** Deleted (303): it still reads them, and must get 410. */
+  readonly gone: number[];
+  /** A delete whose outcome is unknown: read, never edited again. */
+  readonly unsure: number[];
+  /** The one it changed last: the read most likely to miss its change. */
+  latest: number | null;
+}
+
 async function runSession(
   session: string,
   region: string,
-  cluster: Cluster,
+  cluster: CheckCluster,
+  author: AuthorCredentials,
+  w: OpWeights,
   random: () => number,
   clock: () => number,
   deadline: number,
@@ -127,39 +213,138 @@ async function runSession(
 ): Promise<void> {
   const client = new SessionClient(clock);
   const base = cluster.edgeUrl(region);
-  const mine: number[] = [];
+  const mine: Articles = { live: [], gone: [], unsure: [], latest: null };
+  const unique = () => Math.floor(random() * 1e9).toString(36);
   let count = 0;
+  let edits = 0;
+  /** Reads what a browser lands on after a write (the 303's target), as the next op. */
+  const follow = async (path: string, id: number): Promise<void> => {
+    const page = await client.get(`${base}${path}`);
+    if (path.startsWith('/?')) record(homeRead(session, region, path, page));
+    else
+      record({
+        ...opFields(session, region, 'read-article', 'GET', path, page),
+        articleId: id,
+        title: page.status === 200 ? articleTitle(page.body) : null,
+      });
+  };
+  /** Mostly the one it changed last, else any of its own. */
+  const pickLive = (): number =>
+    mine.latest !== null && mine.live.includes(mine.latest) && random() < 0.5
+      ? mine.latest
+      : mine.live[Math.floor(random() * mine.live.length)]!;
+
+  // Signed in first, through its own region (replayed to the primary), retrying what got no answer.
+  let signedIn = false;
+  while (!signedIn && clock() < deadline) {
+    const result = await signIn(client, base, author);
+    recordSignIn(session, region, result.steps, record);
+    signedIn = result.ok;
+    if (!signedIn) await sleep(SIGN_IN_RETRY_MS);
+  }
+
   while (clock() < deadline) {
-    const total = OP_WEIGHTS.write + OP_WEIGHTS.home + OP_WEIGHTS.article;
-    const pick = random() * total;
-    if (mine.length === 0 || pick < OP_WEIGHTS.write) {
+    const pick = random() * (w.write + w.edit + w.delete + w.home + w.article);
+    if (mine.live.length === 0 || pick < w.write) {
       const form = await client.get(`${base}/new`);
       record(opFields(session, region, 'read-form', 'GET', '/new', form));
       if (form.status === 200) {
-        const title = `${session} article ${++count} ${Math.floor(random() * 1e9).toString(36)}`;
+        const title = `${session} article ${++count} ${unique()}`;
         const fields = { ...hiddenFields(form.body), title, content: `Written by checker session ${session}: ${title}.` };
         const post = await client.postForm(`${base}/new`, fields);
         const id = post.status === 303 ? articleIdFromLocation(post.headers?.get('location') ?? null) : null;
         record({ ...opFields(session, region, 'write', 'POST', '/new', post), title, articleId: id });
-        if (id !== null) mine.push(id);
+        if (id !== null) {
+          mine.live.push(id);
+          mine.latest = id;
+          await follow(`/articles/${id}`, id);
+        }
       }
-    } else if (pick < OP_WEIGHTS.write + OP_WEIGHTS.home) {
-      const home = await client.get(`${base}/`);
-      record({ ...opFields(session, region, 'read-home', 'GET', '/', home), listed: home.status === 200 ? listedArticleIds(home.body) : [] });
+    } else if (pick < w.write + w.edit) {
+      const id = pickLive();
+      const path = `/articles/${id}/edit`;
+      const form = await client.get(`${base}${path}`);
+      const shown = form.status === 200 ? editFormOf(form.body) : null;
+      record({
+        ...opFields(session, region, 'read-edit-form', 'GET', path, form),
+        articleId: id,
+        title: shown?.title ?? null,
+        revision: shown?.revision ?? null,
+      });
+      if (shown) {
+        // A new title every time: the title a page shows names the version it shows.
+        const title = `${session} edit ${++edits} of article ${id} ${unique()}`;
+        const post = await client.postForm(`${base}/articles/${id}`, {
+          ...hiddenFields(form.body),
+          title,
+          content: `Edited by checker session ${session}: ${title}.`,
+        });
+        record({ ...opFields(session, region, 'edit', 'POST', `/articles/${id}`, post), articleId: id, title, revision: shown.revision });
+        if (post.status === 303) {
+          mine.latest = id;
+          await follow(`/articles/${id}`, id);
+        }
+        // A 409 (the form showed an older revision) saved nothing: the article stays as it was.
+      }
+    } else if (pick < w.write + w.edit + w.delete) {
+      const id = pickLive();
+      const path = `/articles/${id}/delete`;
+      const form = await client.get(`${base}${path}`);
+      const shown = form.status === 200 ? deleteFormOf(form.body) : null;
+      record({
+        ...opFields(session, region, 'read-delete-form', 'GET', path, form),
+        articleId: id,
+        title: shown?.title ?? null,
+        revision: shown?.revision ?? null,
+      });
+      if (shown) {
+        const post = await client.postForm(`${base}${path}`, hiddenFields(form.body));
+        const op = { ...opFields(session, region, 'delete', 'POST', path, post), articleId: id, revision: shown.revision };
+        record(op);
+        const location = post.headers?.get('location') ?? null;
+        if (post.status === 303 && location === `/?deleted=${id}`) {
+          move(mine.live, mine.gone, id);
+          mine.latest = id;
+          await follow(location, id);
+        } else if (post.status === null || post.status >= 500) {
+          move(mine.live, mine.unsure, id); // maybe deleted: never edited again, still read
+        }
+      }
+    } else if (pick < w.write + w.edit + w.delete + w.home) {
+      record(homeRead(session, region, '/', await client.get(`${base}/`)));
     } else {
-      // Half the time the latest (the one most likely to be missing), else any of its own.
-      const id = random() < 0.5 ? mine[mine.length - 1]! : mine[Math.floor(random() * mine.length)]!;
+      const all = [...mine.live, ...mine.gone, ...mine.unsure];
+      const id = mine.latest !== null && random() < 0.5 ? mine.latest : all[Math.floor(random() * all.length)]!;
       const path = `/articles/${id}`;
       const page = await client.get(`${base}${path}`);
-      record({ ...opFields(session, region, 'read-article', 'GET', path, page), articleId: id, title: page.status === 200 ? articleTitle(page.body) : null });
+      record({
+        ...opFields(session, region, 'read-article', 'GET', path, page),
+        articleId: id,
+        title: page.status === 200 ? articleTitle(page.body) : null,
+      });
     }
     await sleep(random() * MAX_THINK_MS);
   }
 }
 
+function homeRead(session: string, region: string, path: string, page: Answer): Omit<OpRecord, 'type' | 'id'> {
+  const listed = page.status === 200 ? listedArticles(page.body) : [];
+  return {
+    ...opFields(session, region, 'read-home', 'GET', path, page),
+    listed: listed.map((a) => a.id),
+    listedTitles: listed.map((a) => a.title),
+  };
+}
+
+function move(from: number[], to: number[], id: number): void {
+  const i = from.indexOf(id);
+  if (i >= 0) from.splice(i, 1);
+  to.push(id);
+}
+
 async function runNemesis(
   plan: NemesisPlan,
-  cluster: Cluster,
+  cluster: CheckCluster,
   replicas: readonly string[],
   random: () => number,
   clock: () => number,
@@ -172,7 +357,14 @@ async function runNemesis(
       if (action === 'lag') await cluster.lag(region!, lagMs!, jitterMs);
       else if (action === 'cut') await cluster.cut(region!);
       else await cluster.heal(region ?? undefined);
-      history.append({ type: 'nemesis', time: clock(), action, region, ...(lagMs !== undefined ? { lagMs } : {}), ...(jitterMs !== undefined ? { jitterMs } : {}) });
+      history.append({
+        type: 'nemesis',
+        time: clock(),
+        action,
+        region,
+        ...(lagMs !== undefined ? { lagMs } : {}),
+        ...(jitterMs !== undefined ? { jitterMs } : {}),
+      });
     } catch (err) {
       log(`nemesis ${action} ${region ?? 'all'} failed: ${String(err)}`);
     }
@@ -202,7 +394,15 @@ async function runNemesis(
   }
 }
 
-function opFields(session: string, region: string, kind: OpKind, method: 'GET' | 'POST', path: string, answer: Answer): Omit<OpRecord, 'type' | 'id'> {
+function opFields(
+  session: string,
+  region: string,
+  kind: OpKind,
+  method: 'GET' | 'POST',
+  path: string,
+  answer: Answer,
+): Omit<OpRecord, 'type' | 'id'> {
+  const location = answer.headers?.get('location') ?? null;
   return {
     session,
     region,
@@ -217,6 +417,9 @@ function opFields(session: string, region: string, kind: OpKind, method: 'GET' |
     waitMs: answer.waitMs,
     hops: answer.hops,
     stale: answer.stale,
+    ...(method === 'POST' || location !== null ? { location } : {}),
+    // A page sending its reader to sign in shows them signed out as surely as a nav saying "Sign in".
+    signedIn: method === 'GET' && answer.status === 303 && isSignInLocation(location) ? false : signedInOf(answer.status, answer.body),
   };
 }
 

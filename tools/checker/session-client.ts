@@ -17,6 +17,7 @@ export interface Answer {
   readonly decision: string | null;
   readonly waitMs: number | null;
   readonly hops: readonly string[];
+  /** The page was served stale and says so (`<body data-ryw="stale">`); for a redirect, the app decided `stale`. */
   readonly stale: boolean;
 }
 
@@ -48,6 +49,11 @@ export class SessionClient {
     return this.cookies.has(name);
   }
 
+  /** Drops one cookie, as if it had expired (a benchmark's author starting without an earlier token). */
+  forget(name: string): void {
+    this.cookies.delete(name);
+  }
+
   private async request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
     const headers = new Headers(init.headers);
     if (this.cookies.size > 0) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
@@ -73,8 +79,13 @@ export class SessionClient {
         doneAt,
         decision: ryw?.[2] ?? null,
         waitMs: ryw ? Number(ryw[3]) : null,
-        hops: (EDGE_TIMING.exec(timing)?.[1] ?? '').split('>').filter(Boolean).map((h) => h.split(':')[0]!),
-        stale: /<body[^>]*\bdata-ryw="stale"/.test(body),
+        hops: (EDGE_TIMING.exec(timing)?.[1] ?? '')
+          .split('>')
+          .filter(Boolean)
+          .map((h) => h.split(':')[0]!),
+        // A page says so in its body; a redirect has none to say it with, so the
+        // app's decision speaks for it (the page it leads to is marked in turn).
+        stale: /<body[^>]*\bdata-ryw="stale"/.test(body) || (res.status >= 300 && res.status < 400 && ryw?.[2] === 'stale'),
       };
     } catch (err) {
       return {
@@ -122,14 +133,57 @@ export function hiddenFields(body: string): Record<string, string> {
 
 /** The article ids the home page lists, in order (only its article list, not the navigation). */
 export function listedArticleIds(body: string): number[] {
+  return listedArticles(body).map((a) => a.id);
+}
+
+/** The articles the home page lists, in order, with the titles it shows (unescaped). */
+export function listedArticles(body: string): { id: number; title: string }[] {
   const list = /<ol class="articles">([\s\S]*?)<\/ol>/.exec(body)?.[1] ?? '';
-  return [...list.matchAll(/href="\/articles\/(\d+)"/g)].map((m) => Number(m[1]));
+  return [...list.matchAll(/<a\b[^>]*\bhref="\/articles\/(\d+)"[^>]*>([\s\S]*?)<\/a>/g)].map((m) => ({
+    id: Number(m[1]),
+    title: unescapeHtml(m[2]!),
+  }));
 }
 
 /** The title an article page shows in its `<article><h1>`, unescaped; null when there is none. */
 export function articleTitle(body: string): string | null {
-  const raw = /<article>\s*<h1>([\s\S]*?)<\/h1>/.exec(body)?.[1];
+  const raw = /<article>\s*<h1\b[^>]*>([\s\S]*?)<\/h1>/.exec(body)?.[1];
   return raw === undefined ? null : unescapeHtml(raw);
+}
+
+/** What the edit form holds: the title in its field and the revision it started from; null when the page has no such form. */
+export function editFormOf(body: string): { title: string; revision: number | null } | null {
+  const title = /<input\b[^>]*\bid="title"[^>]*>/.exec(body)?.[0];
+  const value = title ? /\bvalue="([^"]*)"/.exec(title)?.[1] : undefined;
+  if (value === undefined) return null;
+  return { title: unescapeHtml(value), revision: revisionOf(body) };
+}
+
+/** What a delete confirmation asks about: the article's title and the revision it was shown at; null without the form. */
+export function deleteFormOf(body: string): { title: string; revision: number | null } | null {
+  if (!/<form\b[^>]*\baction="\/articles\/\d+\/delete"/.test(body)) return null;
+  const raw = /<strong\b[^>]*>([\s\S]*?)<\/strong>/.exec(/<main\b[\s\S]*<\/main>/.exec(body)?.[0] ?? '')?.[1];
+  return raw === undefined ? null : { title: unescapeHtml(raw), revision: revisionOf(body) };
+}
+
+function revisionOf(body: string): number | null {
+  const value = hiddenFields(body)._revision;
+  return value !== undefined && /^[1-9][0-9]*$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * Whether a page shows its reader signed in: its nav says "Signed in as"
+ * (signed out, it offers "Sign in"). Null for an answer without the site's
+ * nav (no answer, plain text, JSON).
+ */
+export function signedInOf(status: number | null, body: string): boolean | null {
+  if (status === null || !/<nav aria-label="Main">/.test(body)) return null;
+  return /class="signed-in"/.test(body);
+}
+
+/** Whether a `Location` sends the browser to sign in. */
+export function isSignInLocation(location: string | null | undefined): boolean {
+  return typeof location === 'string' && new URL(location, 'http://x').pathname === '/signin';
 }
 
 /** The id in a `Location: /articles/<id>`; null for anything else. */
