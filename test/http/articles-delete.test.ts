@@ -6,7 +6,6 @@
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArticleStore } from '../../src/article.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
 import { openEdit, openForm, saveEdit, sessionOf, submitForm, type App } from '../support/forms.js';
 import { replicate } from '../support/replicate.js';
@@ -222,26 +221,10 @@ describe('deleting an article', () => {
 });
 
 describe('delete, then read on a replica', () => {
-  const committing = (fake: FakeLiteFS) => (store: ArticleStore) =>
-    ({
-      list: store.list.bind(store),
-      latest: store.latest.bind(store),
-      index: store.index.bind(store),
-      search: store.search.bind(store),
-      get: store.get.bind(store),
-      create: (input) => bump(fake, store.create(input)),
-      update: (id, edit) => bump(fake, store.update(id, edit)),
-      delete: (id, revision) => bump(fake, store.delete(id, revision)),
-    }) satisfies ArticleStore;
-  const bump = <T>(fake: FakeLiteFS, result: T): T => {
-    fake.setPosition((fake.position() ?? 0n) + 1n);
-    return result;
-  };
-
   it('never shows the deleted article: the replica waits for the tombstone, then answers 410 and lists it no more', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 10n });
     other = new FakeLiteFS({ role: 'replica', position: 10n });
-    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: committing(fs) }).app;
+    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: fs.committing() }).app;
     const replicaApp = other.app({ region: 'syd', instance: 'syd-1', waitMs: 4_000 }).app;
     const id = await publish(primaryApp, doomed);
     replicate(fs, other, fs.position()!);
@@ -269,7 +252,7 @@ describe('delete, then read on a replica', () => {
   it('with the fallback "stale", shows the old page only marked stale', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 10n });
     other = new FakeLiteFS({ role: 'replica', position: 10n });
-    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: committing(fs) }).app;
+    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: fs.committing() }).app;
     const replicaApp = other.app({ region: 'syd', instance: 'syd-1', waitMs: 100, fallback: 'stale' }).app;
     const id = await publish(primaryApp, doomed);
     replicate(fs, other, fs.position()!);

@@ -6,7 +6,6 @@
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArticleStore } from '../../src/article.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
 import { formOf, openEdit, openForm, saveEdit, sessionOf, submitForm, type App } from '../support/forms.js';
 import { replicate } from '../support/replicate.js';
@@ -256,27 +255,10 @@ describe('two edits at once', () => {
 });
 
 describe('edit, then read on a replica', () => {
-  /** LiteFS moves the primary's position when a write commits; here the store does. */
-  const committing = (fake: FakeLiteFS) => (store: ArticleStore) =>
-    ({
-      list: store.list.bind(store),
-      latest: store.latest.bind(store),
-      index: store.index.bind(store),
-      search: store.search.bind(store),
-      get: store.get.bind(store),
-      create: (input) => bump(fake, store.create(input)),
-      update: (id, edit) => bump(fake, store.update(id, edit)),
-      delete: (id, revision) => bump(fake, store.delete(id, revision)),
-    }) satisfies ArticleStore;
-  const bump = <T>(fake: FakeLiteFS, result: T): T => {
-    fake.setPosition((fake.position() ?? 0n) + 1n);
-    return result;
-  };
-
   it('never shows the old version: the replica waits for the edit, then shows it', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 10n });
     other = new FakeLiteFS({ role: 'replica', position: 10n });
-    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: committing(fs) }).app;
+    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: fs.committing() }).app;
     const replicaApp = other.app({ region: 'syd', instance: 'syd-1', waitMs: 4_000 }).app;
     const id = await publish(primaryApp, first);
     replicate(fs, other, fs.position()!);
@@ -307,7 +289,7 @@ describe('edit, then read on a replica', () => {
   it('with the replica still behind when the wait runs out, replays the read to the primary, never the old version', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 10n });
     other = new FakeLiteFS({ role: 'replica', position: 10n });
-    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: committing(fs) }).app;
+    const primaryApp = fs.app({ region: 'fra', instance: PRIMARY_ID, wrapStore: fs.committing() }).app;
     const replicaApp = other.app({ region: 'syd', instance: 'syd-1', waitMs: 100, fallback: 'replay' }).app;
     const id = await publish(primaryApp, first);
     replicate(fs, other, fs.position()!);

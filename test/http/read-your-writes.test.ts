@@ -1,6 +1,5 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArticleStore } from '../../src/article.js';
 import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
@@ -22,26 +21,9 @@ function setCookie(headers: Record<string, unknown>, name: string): string | und
 }
 
 describe('tokens issued after a write on the primary', () => {
-  /** LiteFS moves the position when a transaction commits; here the test's store does. */
-  const committing = (fake: FakeLiteFS) => (store: ArticleStore) =>
-    ({
-      list: store.list.bind(store),
-      latest: store.latest.bind(store),
-      index: store.index.bind(store),
-      search: store.search.bind(store),
-      get: store.get.bind(store),
-      update: store.update.bind(store),
-      delete: store.delete.bind(store),
-      create(input) {
-        const article = store.create(input);
-        fake.setPosition((fake.position() ?? 0n) + 1n);
-        return article;
-      },
-    }) satisfies ArticleStore;
-
   it('sets the signed ryw cookie and the RYW-Token header to the position after the commit', async () => {
     fs = new FakeLiteFS({ role: 'primary', position: 41n });
-    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, ttlSeconds: 120, wrapStore: committing(fs) });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, ttlSeconds: 120, wrapStore: fs.committing() });
     const form = await openForm(app);
     const res = await request(app)
       .post('/new')

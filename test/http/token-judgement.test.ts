@@ -6,7 +6,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArticleStore } from '../../src/article.js';
 import { MAX_CLOCK_SKEW_MS } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
@@ -150,22 +149,7 @@ describe('on the primary, following LiteFS events (LITEFS_API)', () => {
   it('hands out the committed position and then honours it at once', async () => {
     events = await fakeEvents({ isPrimary: true });
     fs = new FakeLiteFS({ role: 'primary', position: 41n });
-    const committing = (store: ArticleStore) =>
-      ({
-        list: store.list.bind(store),
-        latest: store.latest.bind(store),
-        index: store.index.bind(store),
-        search: store.search.bind(store),
-        get: store.get.bind(store),
-        update: store.update.bind(store),
-        delete: store.delete.bind(store),
-        create(input) {
-          const article = store.create(input);
-          fs!.setPosition(42n); // what LiteFS does at the commit; its tx event is slower
-          return article;
-        },
-      }) satisfies ArticleStore;
-    const { app, node } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url, wrapStore: committing });
+    const { app, node } = fs.app({ region: 'fra', instance: PRIMARY_ID, events: events.url, wrapStore: fs.committing() }); // 41 → 42 at the commit; its tx event is slower
     await until(() => node.stats().streaming);
     const form = await openForm(app);
     const published = await submitForm(app, form, { title: 'Mine', content: 'Read it at once.' }).expect(303);

@@ -74,6 +74,29 @@ export class FakeLiteFS {
     return readPosition(this.files);
   }
 
+  /**
+   * A `wrapStore` that moves this node's position by one after each write
+   * the store commits, as LiteFS does on the primary (a test's primary has
+   * no LiteFS to do it).
+   */
+  committing(): (store: ArticleStore) => ArticleStore {
+    const bump = <T>(result: T): T => {
+      this.setPosition((this.position() ?? 0n) + 1n);
+      return result;
+    };
+    return (store) =>
+      ({
+        list: store.list.bind(store),
+        latest: store.latest.bind(store),
+        index: store.index.bind(store),
+        search: store.search.bind(store),
+        get: store.get.bind(store),
+        create: (input) => bump(store.create(input)),
+        update: (id, edit) => bump(store.update(id, edit)),
+        delete: (id, revision) => bump(store.delete(id, revision)),
+      }) satisfies ArticleStore;
+  }
+
   /** Builds the app over this directory, as main.ts does, with test-chosen knobs. */
   app(
     options: {
