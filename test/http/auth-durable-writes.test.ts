@@ -17,6 +17,7 @@ import { SESSION_COOKIE } from '../../src/http/auth.js';
 import { ACCOUNT_LIMIT } from '../../src/sign-in-limits.js';
 import type { ReadYourWritesOptions } from '../../src/ryw/index.js';
 import type { SqliteDatabase } from '../../src/sqlite/database.js';
+import { holdReadLock, releaseLocks } from '../support/locks.js';
 import { cookiePair, FakeLiteFS, PRIMARY_ID, SECRETS, signIn, TEST_PASSWORD, TEST_SCRYPT } from '../support/fake-litefs.js';
 
 type App = ReturnType<FakeLiteFS['app']>['app'];
@@ -24,30 +25,11 @@ type App = ReturnType<FakeLiteFS['app']>['app'];
 let fs: FakeLiteFS;
 let cleanups: (() => void)[] = [];
 afterEach(() => {
+  releaseLocks();
   for (const cleanup of cleanups.reverse()) cleanup();
   cleanups = [];
   fs?.close();
 });
-
-/**
- * Another connection in the middle of a read: it holds SHARED until it ends,
- * so the app's write gets RESERVED, runs, and its COMMIT waits in vain (the
- * busy timeout) for the EXCLUSIVE lock.
- */
-function holdReadLock(path: string): () => void {
-  const reader = new Database(path);
-  reader.exec('BEGIN');
-  reader.prepare('SELECT count(*) FROM sessions').get();
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    reader.exec('COMMIT');
-    reader.close();
-  };
-  cleanups.push(release);
-  return release;
-}
 
 /**
  * From now on every new session needs 64 KiB more of the file, which the

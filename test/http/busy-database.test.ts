@@ -1,31 +1,18 @@
-import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
+import { holdFileLock, holdReadLock, releaseLocks } from '../support/locks.js';
 
-/**
- * On a LiteFS replica, LiteFS holds the database's write lock while a
- * transaction streams in; a stalled link holds it for as long as it stalls.
- * Here another connection holds an exclusive lock (in rollback-journal mode,
- * the app's, readers are then locked out as they are on such a replica).
- */
-function lockDatabase(path: string): () => void {
-  const db = new Database(path);
-  db.exec('BEGIN EXCLUSIVE');
-  db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('t', 'c', 'x', 'x')").run();
-  return () => {
-    db.exec('ROLLBACK');
-    db.close();
-  };
-}
+// On a LiteFS replica, LiteFS holds the database's lock while a transaction
+// streams in; a stalled link holds it for as long as it stalls. Here another
+// connection holds it (holdFileLock): in rollback-journal mode, the app's,
+// readers are then locked out as they are on such a replica.
 
 let fs: FakeLiteFS;
-let unlock: (() => void) | undefined;
 afterEach(() => {
-  unlock?.();
-  unlock = undefined;
+  releaseLocks();
   fs?.close();
 });
 
@@ -34,7 +21,7 @@ describe('a locked database', () => {
     fs = new FakeLiteFS({ role: 'replica' });
     let now = Date.now();
     const { app } = fs.app({ databaseClock: () => now });
-    unlock = lockDatabase(fs.dbPath);
+    const unlock = holdFileLock(fs.dbPath);
 
     const started = performance.now();
     const first = await request(app).get('/').expect(409);
@@ -47,7 +34,6 @@ describe('a locked database', () => {
     // The lock is gone, but within the back-off the replica does not touch
     // SQLite again (one short freeze per back-off, not one per request).
     unlock();
-    unlock = undefined;
     const second = await request(app).get('/articles/1').expect(409);
     expect(second.headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
     now += BUSY_BACKOFF_MS - 1;
@@ -61,7 +47,7 @@ describe('a locked database', () => {
   it('never replays a read back to the primary it came from: 503 with Retry-After', async () => {
     fs = new FakeLiteFS({ role: 'replica' });
     const { app } = fs.app();
-    unlock = lockDatabase(fs.dbPath);
+    holdFileLock(fs.dbPath); // released after the test
     const res = await request(app).get('/').set('fly-replay-src', `instance=${PRIMARY_ID};region=fra;t=1`).expect(503);
     expect(res.headers['fly-replay']).toBeUndefined();
     expect(res.headers['retry-after']).toBe('1');
@@ -71,7 +57,7 @@ describe('a locked database', () => {
     fs = new FakeLiteFS({ role: 'primary' });
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
     const form = await openForm(app);
-    unlock = lockDatabase(fs.dbPath);
+    holdFileLock(fs.dbPath); // released after the test
 
     const res = await submitForm(app, form, { title: 'Written while locked', content: 'Every word kept.' }).expect(503);
     expect(res.headers['retry-after']).toBeDefined();
@@ -85,16 +71,9 @@ describe('a locked database', () => {
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
     const form = await openForm(app);
     // Another connection (a search, the author command) holds a read lock: the INSERT runs, COMMIT cannot.
-    const reader = new Database(fs.dbPath);
-    reader.exec('BEGIN');
-    reader.prepare('SELECT count(*) FROM articles').get();
-    unlock = () => {
-      reader.exec('ROLLBACK');
-      reader.close();
-    };
+    const unlock = holdReadLock(fs.dbPath);
     await submitForm(app, form, { title: 'Refused at COMMIT', content: 'Kept in the form.' }).expect(503);
     unlock();
-    unlock = undefined;
     // No back-off: the primary has nowhere to send its readers, so they must not wait for one.
     await request(app).get('/').expect(200);
     await request(app).get('/healthz').expect(200);

@@ -17,6 +17,7 @@ import { MAX_CONTENT_LENGTH, type ArticleStore } from '../../src/article.js';
 import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
 import { MIGRATIONS } from '../../src/sqlite/migrations.js';
 import { FakeLiteFS, PRIMARY_ID } from '../support/fake-litefs.js';
+import { holdFileLock, holdReadLock, releaseLocks } from '../support/locks.js';
 import { formOf, openEdit, openForm, saveEdit, sessionOf, submitForm, type App, type Form } from '../support/forms.js';
 
 const article = { title: 'Written while a reader held the file', content: 'Every word of it.\n\nKept when the commit fails.' };
@@ -25,30 +26,11 @@ const MIGRATE_TOKEN = 'migrate-token-for-tests';
 let fs: FakeLiteFS;
 let cleanups: (() => void)[] = [];
 afterEach(() => {
+  releaseLocks();
   for (const cleanup of cleanups.reverse()) cleanup();
   cleanups = [];
   fs?.close();
 });
-
-/**
- * Another connection in the middle of a read: it holds SHARED until it
- * ends, so a writer gets RESERVED, runs its INSERT, and then waits in vain
- * (the busy timeout) for the EXCLUSIVE lock its COMMIT needs.
- */
-function holdReadLock(path: string): () => void {
-  const reader = new Database(path);
-  reader.exec('BEGIN');
-  reader.prepare('SELECT count(*) FROM articles').get();
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    reader.exec('COMMIT');
-    reader.close();
-  };
-  cleanups.push(release);
-  return release;
-}
 
 function countArticles(path: string): number {
   // Read-write: after a failed commit the journal is still there, and only a
@@ -152,25 +134,6 @@ describe('a commit refused because another connection is reading (SQLITE_BUSY at
 });
 
 /**
- * Another connection holding the whole file (EXCLUSIVE), as LiteFS does on a
- * replica mid-apply: every statement of the app, reads too, waits out its
- * busy timeout and is refused.
- */
-function lockFile(path: string): () => void {
-  const db = new Database(path);
-  db.exec('BEGIN EXCLUSIVE');
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    db.exec('ROLLBACK');
-    db.close();
-  };
-  cleanups.push(release);
-  return release;
-}
-
-/**
  * A store whose next get() first locks the file: the lock arrives between
  * the session's lookup (which went through) and the route's own read of the
  * article, so that read, not the session's, is the one refused.
@@ -189,7 +152,7 @@ function lockBeforeNextGet(path: string) {
     get(id) {
       if (armed) {
         armed = false;
-        release = lockFile(path);
+        release = holdFileLock(path);
       }
       return store.get(id);
     },
@@ -350,7 +313,7 @@ describe('an edit or a delete refused by the database', () => {
     const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID, databaseClock: () => now });
     const id = await published(app);
     const form = await openDelete(app, id);
-    const release = lockFile(fs.dbPath);
+    const release = holdFileLock(fs.dbPath);
 
     const res = await confirmDelete(app, id, form);
     const again = expectConfirmationAgain(res, id, form, sessionOf(app));

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Database from 'better-sqlite3';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -9,18 +8,7 @@ import { seedArticles, wordOfRank } from '../../bench/support/articles.js';
 import { MAX_SEARCH_WORDS } from '../../src/sqlite/search-query.js';
 import { MAX_COMPLETIONS } from '../../src/sqlite/search-statement.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
-
-/** Holds SQLite's exclusive lock from another connection, as LiteFS does mid-apply on a replica. */
-function lockDatabase(path: string): () => void {
-  const db = new Database(path);
-  db.exec('BEGIN EXCLUSIVE');
-  db.prepare("INSERT INTO articles (title, content, created, updated) VALUES ('t', 'c', 'x', 'x')").run();
-  return () => {
-    if (!db.open) return;
-    db.exec('ROLLBACK');
-    db.close();
-  };
-}
+import { holdFileLock } from '../support/locks.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -181,7 +169,7 @@ describe('searches never hold up the process', () => {
       .query({ search: wordOfRank(3_000) })
       .expect(200); // the worker is up
     // Stuck for the busy timeout (100 ms), past the 50 ms deadline.
-    unlock = lockDatabase(fs.dbPath);
+    unlock = holdFileLock(fs.dbPath);
     const started = performance.now();
     const stuck = await request(app)
       .get('/')
@@ -204,7 +192,7 @@ describe('searches never hold up the process', () => {
       .get('/')
       .query({ search: wordOfRank(3_000) })
       .expect(200);
-    unlock = lockDatabase(fs.dbPath); // holds the one worker for 100 ms
+    unlock = holdFileLock(fs.dbPath); // holds the one worker for 100 ms
     const answers = await Promise.all(
       Array.from({ length: 3 }, () =>
         request(app)
@@ -222,7 +210,7 @@ describe('searches never hold up the process', () => {
     try {
       const { app } = replica.app();
       await request(app).get('/?search=anything').expect(200);
-      unlock = lockDatabase(replica.dbPath);
+      unlock = holdFileLock(replica.dbPath);
       const res = await request(app).get('/?search=anything').expect(409);
       expect(res.headers['fly-replay']).toBe(`instance=${PRIMARY_ID}`);
       expect(serverTiming(res.headers['server-timing']).desc).toBe('replayed');

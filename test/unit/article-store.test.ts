@@ -7,6 +7,7 @@ import { AppError } from '../../src/error.js';
 import { SqliteArticleStore } from '../../src/sqlite/article-store.js';
 import { BUSY_BACKOFF_MS, SqliteDatabase } from '../../src/sqlite/database.js';
 import { migrate, MIGRATIONS, SYNCHRONOUS } from '../../src/sqlite/migrations.js';
+import { holdReadLock } from '../support/locks.js';
 
 /** A store whose every statement fails as SQLite would, with `code`. */
 function storeFailingWith(code: string, message: string): SqliteArticleStore {
@@ -97,16 +98,7 @@ describe('create() returns only what is committed', () => {
     const { path, store } = openStore();
     // A reader in the middle of a transaction holds SHARED: the INSERT runs,
     // its COMMIT waits for EXCLUSIVE and gives up after the busy timeout.
-    const reader = new Database(path);
-    reader.exec('BEGIN');
-    reader.prepare('SELECT count(*) FROM articles').get();
-    let reading = true;
-    const stopReading = () => {
-      if (!reading) return;
-      reading = false;
-      reader.exec('COMMIT');
-      reader.close();
-    };
+    const stopReading = holdReadLock(path);
     cleanups.push(stopReading);
     const draft = { ...input, draftId: 'draft-0123456789abcdef' };
 
@@ -114,7 +106,7 @@ describe('create() returns only what is committed', () => {
     stopReading();
     expect(count(path)).toBe(0);
     // Not even this connection sees it: the refused transaction was rolled back.
-    await new Promise((resolve) => setTimeout(resolve, BUSY_BACKOFF_MS + 50));
+    // (At once: a refused write starts no back-off.)
     expect(store.list().items).toEqual([]);
 
     const article = store.create(draft);
