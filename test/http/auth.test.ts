@@ -4,27 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE, SESSION_TTL_MS, SIGN_IN_REFUSED } from '../../src/http/auth.js';
 import { ACCOUNT_LIMIT, ADDRESS_LIMIT } from '../../src/sign-in-limits.js';
 import { cookiePair, FakeLiteFS, signIn, TEST_PASSWORD } from '../support/fake-litefs.js';
-
-type App = ReturnType<FakeLiteFS['app']>['app'];
+import { openPage, postForm } from '../support/forms.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
-
-/** A form page's CSRF token and cookie, as a browser would hold them. */
-async function openPage(app: App, path: string, cookie?: string): Promise<{ token: string; cookie: string }> {
-  const get = request(app).get(path);
-  const res = await (cookie ? get.set('Cookie', cookie) : get).expect(200);
-  const token = /name="_csrf" value="([^"]+)"/.exec(res.text)?.[1];
-  if (!token) throw new Error(`no form on ${path}: ${res.text.slice(0, 300)}`);
-  return { token, cookie: cookiePair(res.headers, 'csrf') ?? cookie! };
-}
-
-const postForm = (app: App, path: string, page: { token: string; cookie: string }, fields: Record<string, string>) =>
-  request(app)
-    .post(path)
-    .set('Cookie', page.cookie)
-    .type('form')
-    .send({ ...fields, _csrf: page.token });
 
 const authorsIn = (fake: FakeLiteFS) => {
   const db = new Database(fake.dbPath, { readonly: true });

@@ -131,3 +131,25 @@ export function submitForm(app: App, form: Form, fields: Readonly<Record<string,
 export function saveEdit(app: App, form: Form, fields: Readonly<Record<string, string>>): request.Test {
   return submitForm(app, form, { _revision: String(form.revision ?? ''), ...fields });
 }
+
+/**
+ * Any form page's CSRF token and cookie, as a browser would hold them
+ * (sign-in, setup: pages that need no session; `cookie` to send one).
+ */
+export async function openPage(app: App, path: string, cookie?: string): Promise<{ token: string; cookie: string }> {
+  const get = request(app).get(path);
+  const res = await (cookie ? get.set('Cookie', cookie) : get).expect(200);
+  const token = /name="_csrf" value="([^"]+)"/.exec(res.text)?.[1];
+  if (!token) throw new Error(`no form on ${path}: ${res.text.slice(0, 300)}`);
+  const csrf = (res.headers['set-cookie'] as unknown as string[] | undefined)?.find((c) => c.startsWith('csrf='))?.split(';')[0];
+  return { token, cookie: csrf ?? cookie! };
+}
+
+/** POSTs `fields` with the page's CSRF token and cookie. */
+export function postForm(app: App, path: string, page: { token: string; cookie: string }, fields: Record<string, string>): request.Test {
+  return request(app)
+    .post(path)
+    .set('Cookie', page.cookie)
+    .type('form')
+    .send({ ...fields, _csrf: page.token });
+}
