@@ -12,16 +12,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseCliArgs } from '../../tools/cluster/cli-args.js';
-import { NO_FAULT, type EnvOverrides, type Fault } from '../../tools/cluster/cluster.js';
-import { createControlHandler, type ControlStatus, type ControlTarget } from '../../tools/cluster/control-api.js';
+import { createControlHandler } from '../../tools/cluster/control-api.js';
 import { ControlInputError, parseControlCommand, requestOf, type ControlCommand } from '../../tools/cluster/control-command.js';
 import { STATE_FILE, type ClusterState } from '../../tools/cluster/state-file.js';
 import { startEdge, type Edge } from '../../tools/edge/edge-router.js';
+import { STAND_IN_INSTANCES, STAND_IN_REGIONS, standInCluster } from './stand-in-cluster.js';
 
 const CLI = resolve('tools/cluster/cli.ts');
-const REGIONS = ['fra', 'ewr', 'syd'];
+const REGIONS = STAND_IN_REGIONS;
 /** The default cluster's shape: a Consul lease, two candidates in fra. */
-const INSTANCES = ['fra-1', 'fra-2', 'ewr-1', 'syd-1'];
+const INSTANCES = STAND_IN_INSTANCES;
 const CLUSTER = {
   regions: REGIONS,
   primaryRegion: 'fra',
@@ -200,44 +200,10 @@ describe('parseControlCommand: the one check for the CLI and the control API', (
 });
 
 describe('npm run cluster, as a process', () => {
-  /** What reached the stand-in cluster, in order. */
-  const calls: unknown[][] = [];
   let edge: Edge;
   let dir: string;
-
-  /** What the running cluster refuses (fra-1 is its primary, and running): the stand-in says it as the real one does. */
-  const refuse = (message: string): Promise<never> => Promise.reject(new ControlInputError(message));
-  const target: ControlTarget = {
-    regions: REGIONS,
-    primaryRegion: 'fra',
-    instances: INSTANCES,
-    lease: { type: 'consul', consulUrl: 'http://127.0.0.1:1', key: 'litefs/primary', ttlMs: 1000, lockDelayMs: 100, reconnectDelayMs: 500 },
-    edgeUrl: (region?: string) => (region === undefined ? edge.mainUrl : edge.regionUrls[region]!),
-    lag: async (region: string, ms: number, jitterMs?: number) =>
-      region === 'fra-1' ? refuse('fra-1 is the primary now: nothing streams to it') : void calls.push(['lag', region, ms, jitterMs]),
-    bandwidth: async (region: string, kbps: number | null) => void calls.push(['bandwidth', region, kbps]),
-    cut: async (region: string) => void calls.push(['cut', region]),
-    heal: async (region?: string) => void calls.push(['heal', region]),
-    restartNode: async (region: string, env?: EnvOverrides) => void calls.push(['restart', region, env]),
-    kill: async (target: string) => {
-      calls.push(['kill', target]);
-      return [target === 'primary' ? 'fra-1' : target];
-    },
-    start: async (instance: string) =>
-      instance === 'fra-1' ? refuse('fra-1 is running: kill or stop it first') : void calls.push(['start', instance]),
-    handoff: async (instance?: string) => {
-      calls.push(['handoff', instance]);
-      return instance ?? 'fra-2';
-    },
-    faults: (): Readonly<Record<string, Fault>> => Object.fromEntries(REGIONS.map((r) => [r, NO_FAULT])),
-  };
-  const status = async (): Promise<ControlStatus> => ({
-    dir,
-    primaryRegion: 'fra',
-    edge: { main: edge.mainUrl, regions: edge.regionUrls, statusPage: `${edge.mainUrl}/_cluster` },
-    toxiproxyApi: 'http://127.0.0.1:1',
-    nodes: [],
-  });
+  // fra-1 is the stand-in's primary, and running.
+  const { target, calls, status } = standInCluster(() => edge, { dir: () => dir, running: ['fra-1'] });
 
   /** Runs the CLI with `--dir` on the stand-in's directory, or on `otherDir`. */
   const cli = (args: string[], otherDir?: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>

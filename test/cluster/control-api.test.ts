@@ -7,52 +7,15 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEdge, type Edge } from '../../tools/edge/edge-router.js';
-import { createControlHandler, type ControlStatus, type ControlTarget } from '../../tools/cluster/control-api.js';
+import { createControlHandler } from '../../tools/cluster/control-api.js';
 import { callControl, fetchControlStatus } from '../../tools/cluster/control-client.js';
-import { ControlInputError, envForRequest } from '../../tools/cluster/control-command.js';
-import { NO_FAULT, type EnvOverrides, type Fault } from '../../tools/cluster/cluster.js';
-
-const REGIONS = ['fra', 'ewr', 'syd'];
+import { envForRequest } from '../../tools/cluster/control-command.js';
+import { standInCluster } from './stand-in-cluster.js';
 
 describe('cluster control API', () => {
-  /** What reached the stand-in cluster, in order. */
-  const calls: unknown[][] = [];
   let edge: Edge;
   let controlUrl: string;
-
-  const target: ControlTarget = {
-    regions: REGIONS,
-    primaryRegion: 'fra',
-    instances: ['fra-1', 'fra-2', 'ewr-1', 'syd-1'],
-    lease: { type: 'consul', consulUrl: 'http://127.0.0.1:1', key: 'litefs/primary', ttlMs: 1000, lockDelayMs: 100, reconnectDelayMs: 500 },
-    edgeUrl: (region?: string) => (region === undefined ? edge.mainUrl : edge.regionUrls[region]!),
-    // As the real cluster does while fra-1 is its primary.
-    lag: async (region: string, ms: number, jitterMs?: number) => {
-      if (region === 'fra-1') throw new ControlInputError('fra-1 is the primary now: nothing streams to it');
-      calls.push(['lag', region, ms, jitterMs]);
-    },
-    bandwidth: async (region: string, kbps: number | null) => void calls.push(['bandwidth', region, kbps]),
-    cut: async (region: string) => void calls.push(['cut', region]),
-    heal: async (region?: string) => void calls.push(['heal', region]),
-    restartNode: async (region: string, env?: EnvOverrides) => void calls.push(['restart', region, env]),
-    kill: async (target: string) => {
-      calls.push(['kill', target]);
-      return [target === 'primary' ? 'fra-1' : target];
-    },
-    start: async (instance: string) => void calls.push(['start', instance]),
-    handoff: async (instance?: string) => {
-      calls.push(['handoff', instance]);
-      return instance ?? 'fra-2';
-    },
-    faults: (): Readonly<Record<string, Fault>> => Object.fromEntries(REGIONS.map((r) => [r, NO_FAULT])),
-  };
-  const status = async (): Promise<ControlStatus> => ({
-    dir: '/tmp/stand-in',
-    primaryRegion: 'fra',
-    edge: { main: edge.mainUrl, regions: edge.regionUrls, statusPage: `${edge.mainUrl}/_cluster` },
-    toxiproxyApi: 'http://127.0.0.1:1',
-    nodes: [],
-  });
+  const { target, calls, status } = standInCluster(() => edge, { dir: () => '/tmp/stand-in' });
 
   const post = (path: string, headers: Record<string, string>, body: string): Promise<Response> =>
     fetch(`${controlUrl}/${path}`, { method: 'POST', headers, body });
