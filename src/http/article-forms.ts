@@ -18,7 +18,7 @@ import { requireAuthor, signInPath } from './auth.js';
 import { markCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
-import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import { isDatabaseRefusal, setRetryAfter } from './errors.js';
 import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
 import type { Render } from './views.js';
 
@@ -187,10 +187,9 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
    * the confirmation again. Anything but such a refusal is thrown on.
    */
   const refusedByDatabase = (req: Request, res: Response, error: unknown, refusal: Refusal, again: (problem: string) => void): void => {
-    if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
-    const busy = error.code === 'busy';
-    res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
-    const problem = busy ? refusal.busy : refusal.unavailable;
+    if (!isDatabaseRefusal(error)) throw error;
+    setRetryAfter(res, error);
+    const problem = error.code === 'busy' ? refusal.busy : refusal.unavailable;
     // The form's script keeps its form on screen and shows the message.
     if (wantsJson(req)) res.status(503).json({ error: error.code, message: problem });
     else again(problem);

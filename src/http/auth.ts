@@ -13,14 +13,13 @@ import {
   type SessionStore,
   type SignedInAuthor,
 } from '../author.js';
-import { isAppError } from '../error.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, needsRehash, standInHash, verifyPassword, type ScryptParams } from '../password.js';
 import { SignInLimiter } from '../sign-in-limits.js';
 import { clientAddress } from './client-address.js';
 import { markCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
-import { BUSY_RETRY_AFTER_S, UNAVAILABLE_RETRY_AFTER_S } from './errors.js';
+import { isDatabaseRefusal, setRetryAfter } from './errors.js';
 import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
 import type { Render } from './views.js';
 
@@ -255,10 +254,9 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     show: (status: number, problem: string) => void,
     outcome = 'Nothing changed: try again in a moment.',
   ) => {
-    if (!isAppError(error, 'unavailable') && !isAppError(error, 'busy')) throw error;
-    const busy = error.code === 'busy';
-    res.setHeader('Retry-After', String(busy ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
-    show(503, `The database could not save this just now${busy ? ' (it was busy)' : ''}. ${outcome}`);
+    if (!isDatabaseRefusal(error)) throw error;
+    setRetryAfter(res, error);
+    show(503, `The database could not save this just now${error.code === 'busy' ? ' (it was busy)' : ''}. ${outcome}`);
   };
 
   router.get('/signin', (req, res) => {

@@ -1,6 +1,6 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, type ErrorCode } from '../error.js';
+import { AppError, isAppError, type ErrorCode } from '../error.js';
 import type { Render } from './views.js';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -17,6 +17,18 @@ const STATUS: Record<ErrorCode, number> = {
 export const UNAVAILABLE_RETRY_AFTER_S = 5;
 /** A lock clears sooner than a refused write: the usual cause is a transaction being applied. */
 export const BUSY_RETRY_AFTER_S = 1;
+
+/** The database refused the work (locked, or not taking writes): a 503 to retry, never a bug. */
+export type DatabaseRefusal = AppError & { code: 'busy' | 'unavailable' };
+
+export function isDatabaseRefusal(error: unknown): error is DatabaseRefusal {
+  return isAppError(error, 'busy') || isAppError(error, 'unavailable');
+}
+
+/** `Retry-After` for a refusal: sooner for a lock than for a refused write. */
+export function setRetryAfter(res: Response, refusal: DatabaseRefusal): void {
+  res.setHeader('Retry-After', String(refusal.code === 'busy' ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
+}
 
 export function statusOf(error: AppError): number {
   return STATUS[error.code];
@@ -44,8 +56,7 @@ export function errorHandler(render: Render, log: Logger): ErrorRequestHandler {
     const appError = toAppError(error);
     if (appError.code === 'internal') log.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
     else log.debug({ err: error, code: appError.code }, 'request refused');
-    if (appError.code === 'unavailable') res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
-    if (appError.code === 'busy') res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_S));
+    if (isDatabaseRefusal(appError)) setRetryAfter(res, appError);
     const status = statusOf(appError);
     if (req.accepts(['html', 'json']) === 'json') {
       res.status(status).json({ error: appError.code, message: appError.message });
