@@ -1,12 +1,8 @@
-import type { CookieOptions, Request, RequestHandler } from 'express';
-import { isHttps, tokenCookieOptions } from '../ryw/index.js';
+import type { RequestHandler } from 'express';
 
-export { isHttps };
-
-/** The attributes every cookie of ours carries, the read-your-writes token's: HttpOnly, SameSite=Lax, Path=/, Secure over https. */
-export function cookieOptions(req: Request): CookieOptions {
-  return tokenCookieOptions(req);
-}
+// Every cookie of ours carries the read-your-writes token's attributes:
+// HttpOnly, SameSite=Lax, Path=/, Secure over https.
+export { isHttps, tokenCookieOptions as cookieOptions } from '../ryw/index.js';
 
 /**
  * Mount right after cookieParser(): it decodes cookies of the `j:` form
