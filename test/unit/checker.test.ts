@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleLookup, ArticleStore } from '../../src/article.js';
 import { checkHistory, distribution, formatSummary, outcomeOf, servedAs } from '../../tools/checker/check.js';
 import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../tools/checker/history.js';
-import { runCheck, type CheckCluster } from '../../tools/checker/runner.js';
+import { runCheck, type CheckCluster, type OpWeights } from '../../tools/checker/runner.js';
 import {
   articleIdFromLocation,
   articleTitle,
@@ -642,7 +642,10 @@ describe('against the real app', () => {
     expect([again410.status, again410.headers!.get('location')]).toEqual([303, `/?deleted=${id}`]);
   });
 
-  const runOn = async (url: string, seed: number) => {
+  // Edits and deletes often, so that a short run has several of each.
+  const OFTEN_CHANGED: OpWeights = { write: 2, edit: 3, delete: 2, home: 1, article: 2 };
+
+  const runOn = async (url: string, seed: number, weights: OpWeights = OFTEN_CHANGED) => {
     const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
     try {
       return await runCheck({
@@ -656,8 +659,7 @@ describe('against the real app', () => {
         fallbacks: { fra: 'replay' },
         marginMs: 5_000,
         nemesis: { kind: 'none' },
-        // Edits and deletes often, so that a short run has several of each.
-        weights: { write: 2, edit: 3, delete: 2, home: 1, article: 2 },
+        weights,
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -678,40 +680,54 @@ describe('against the real app', () => {
     expect(ops.filter((op) => op.kind === 'read-article' && op.status === 410).length).toBeGreaterThan(0);
   }, 20_000);
 
-  it('finds the older versions and the deleted articles an app shows when its reads lag one change behind', async () => {
-    const { result } = await runOn(await serve(lagOneChangeBehind), 7);
+  it('finds the older versions an app shows when its reads miss the last edit', async () => {
+    // Every article's first edit is saved (its form shows the current revision), and the page it lands on shows the old title.
+    const { result } = await runOn(await serve(lagBehind('edits')), 7);
     const summary = formatSummary(result);
-    expect(result.ok).toBe(false);
+    expect(result.ok, summary).toBe(false);
+    expect(result.acknowledgedByKind.edit, summary).toBeGreaterThan(0);
     expect(result.violationsByKind['older-version'], summary).toBeGreaterThan(0);
+    expect(result.violationsByKind['not-gone'], summary).toBe(0);
+  }, 20_000);
+
+  it('finds the deleted articles an app still shows when its reads miss the delete', async () => {
+    // No edits, so every delete form shows the current revision and every delete is done; reads go mostly to the article changed last.
+    const { result } = await runOn(await serve(lagBehind('deletes')), 7, { write: 2, edit: 0, delete: 2, home: 0, article: 4 });
+    const summary = formatSummary(result);
+    expect(result.ok, summary).toBe(false);
+    expect(result.acknowledgedByKind.delete, summary).toBeGreaterThan(0);
     expect(result.violationsByKind['not-gone'], summary).toBeGreaterThan(0);
+    expect(result.violationsByKind['older-version'], summary).toBe(0);
   }, 20_000);
 });
 
 /**
  * A store whose article reads show each article as it was before its last
- * change (an edit or a delete), as a replica that missed it would; the
- * list and everything else are as stored.
+ * edit, or its delete, as a replica that missed that change would; the list
+ * and everything else are as stored.
  */
-function lagOneChangeBehind(store: ArticleStore): ArticleStore {
-  const before = new Map<number, ArticleLookup>();
-  return {
-    list: (...args) => store.list(...args),
-    latest: (limit) => store.latest(limit),
-    index: (limit) => store.index(limit),
-    search: (...args) => store.search(...args),
-    create: (input) => store.create(input),
-    get: (id) => before.get(id) ?? store.get(id),
-    update(id, edit) {
-      const was = store.get(id);
-      const result = store.update(id, edit);
-      if (result.kind === 'updated') before.set(id, was);
-      return result;
-    },
-    delete(id, revision) {
-      const was = store.get(id);
-      const result = store.delete(id, revision);
-      if (result.kind === 'deleted') before.set(id, was);
-      return result;
-    },
+function lagBehind(changes: 'edits' | 'deletes'): (store: ArticleStore) => ArticleStore {
+  return (store) => {
+    const before = new Map<number, ArticleLookup>();
+    return {
+      list: (...args) => store.list(...args),
+      latest: (limit) => store.latest(limit),
+      index: (limit) => store.index(limit),
+      search: (...args) => store.search(...args),
+      create: (input) => store.create(input),
+      get: (id) => before.get(id) ?? store.get(id),
+      update(id, edit) {
+        const was = store.get(id);
+        const result = store.update(id, edit);
+        if (changes === 'edits' && result.kind === 'updated') before.set(id, was);
+        return result;
+      },
+      delete(id, revision) {
+        const was = store.get(id);
+        const result = store.delete(id, revision);
+        if (changes === 'deletes' && result.kind === 'deleted') before.set(id, was);
+        return result;
+      },
+    };
   };
 }
