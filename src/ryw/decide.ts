@@ -22,6 +22,12 @@ export interface Token {
   position: Position;
   /** When the primary issued it (unix ms, the primary's clock). */
   issuedAt: number;
+  /**
+   * The database's checksum after `position` on the primary that issued it
+   * (LiteFS's pos file): names the write, where a TXID alone does not across
+   * a failover. Absent in tokens of the older format.
+   */
+  checksum?: string;
 }
 
 /**
@@ -60,6 +66,11 @@ export interface NodeFacts {
    * e.g. before the first sync or when not asked for.
    */
   replicatedUntil: number | null;
+  /**
+   * The checksum this node's lineage had after a TXID, when it knows it
+   * (null: unknown); absent when the node keeps none.
+   */
+  checksumAt?: (position: Position) => string | null;
 }
 
 export type { ReplayTarget };
@@ -70,10 +81,21 @@ export const RYW_REPLAY_STATE = 'ryw';
 /** What to do once the wait budget has run out. */
 export type TimeoutDecision = { kind: 'replay'; target: ReplayTarget } | { kind: 'stale' } | { kind: 'reject'; why: string };
 
+/**
+ * A write on a replica that names no primary (LiteFS between two primaries,
+ * or reconnecting): wait a short while for one to be named (or for this node
+ * to become it), then decide again on the new facts; `onTimeout` if none is.
+ */
+export type AwaitPrimary = { kind: 'await-primary'; onTimeout: TimeoutDecision };
+
 export type Decision =
   | { kind: 'serve'; timing: 'none' | 'fresh' | 'replayed' | 'dropped' }
   | { kind: 'wait'; until: Position; onTimeout: TimeoutDecision }
+  | AwaitPrimary
   | TimeoutDecision;
+
+/** What a write that found no primary, even after waiting for one, is told. */
+export const NO_PRIMARY_WHY = 'No primary is known right now (it may be changing), so this write cannot be sent to it.';
 
 /** Never send a request back where it came from, or to itself: that is a replay loop. */
 const replayableTo =
@@ -97,6 +119,14 @@ export function decideWhenBusy(request: RequestFacts, node: NodeFacts): TimeoutD
  * Whether a valid token was issued by an older lineage of the database than
  * this node's (a restore, a primary re-created, a write lost in a failover),
  * so that waiting for it would never end.
+ *
+ * Across a failover (test/unit/ryw-decide-failover.test.ts): the new primary
+ * continues the TXID sequence from what it had, so the old primary's tokens
+ * it has reached are met at once, and only the token of a write lost in the
+ * failover is ahead of it: dropped at once, on the primary and on every
+ * replica that has heard from it since (LiteFS sends a replica's catch-up
+ * before the heartbeat that moves `.lag`). Once the new primary commits that
+ * TXID again, the token looks met: only its checksum can tell (LiteFS #159).
  */
 export function ofOlderLineage(token: Token, node: NodeFacts): boolean {
   if (node.role === 'standalone' || reached(node.position, token.position)) return false;
@@ -109,11 +139,29 @@ export function ofOlderLineage(token: Token, node: NodeFacts): boolean {
   return node.replicatedUntil !== null && token.issuedAt < node.replicatedUntil - LINEAGE_MARGIN_MS;
 }
 
-/** The token to honour: the highest of those not of an older lineage; null when none is left. */
+/**
+ * Whether a token this node has reached names a write its lineage does not
+ * have: at the token's TXID this lineage has another checksum. The write was
+ * lost in a failover and the new primary used its TXID again (with
+ * `RYW_DURABILITY=local`): the token lied, and the reader should be told.
+ * Unknown checksums, and tokens of the older format, are never judged so.
+ */
+export function lostInFailover(token: Token, node: NodeFacts): boolean {
+  if (token.checksum === undefined || node.checksumAt === undefined || !reached(node.position, token.position)) return false;
+  const ours = node.checksumAt(token.position);
+  return ours !== null && ours !== token.checksum;
+}
+
+/** Whether a token can never be met here: of an older lineage, or naming a write lost in a failover. */
+export function neverMet(token: Token, node: NodeFacts): boolean {
+  return ofOlderLineage(token, node) || lostInFailover(token, node);
+}
+
+/** The token to honour: the highest of those that can still be met; null when none is left. */
 export function currentToken(tokens: readonly Token[], node: NodeFacts): Token | null {
   let best: Token | null = null;
   for (const token of tokens) {
-    if (!ofOlderLineage(token, node) && (best === null || token.position > best.position)) best = token;
+    if (!neverMet(token, node) && (best === null || token.position > best.position)) best = token;
   }
   return best;
 }
@@ -128,6 +176,7 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
 
   if (request.write) {
     if (node.role !== 'replica') return { kind: 'serve', timing: 'none' };
+    if (node.primary === null) return { kind: 'await-primary', onTimeout: { kind: 'reject', why: NO_PRIMARY_WHY } };
     return canReplayTo(node.primary)
       ? { kind: 'replay', target: { instance: node.primary } }
       : { kind: 'reject', why: 'This write cannot reach the primary right now.' };

@@ -19,6 +19,7 @@ export {
   DEFAULT_EXEMPT_PATHS,
   DEFAULT_FALLBACK,
   DEFAULT_LITEFS_API,
+  DEFAULT_PRIMARY_WAIT_MS,
   DEFAULT_REGION,
   DEFAULT_TTL_S,
   DEFAULT_WAIT_MS,
@@ -39,3 +40,16 @@ export { TOKEN_COOKIE, TOKEN_HEADER, MAX_CLOCK_SKEW_MS, type TokenRejection } fr
 export { formatTxid, parseTxid, type Position } from './position.js';
 export { isHttps, tokenCookieOptions } from './cookies.js';
 export { isOnLiteFS, LiteFSNode, type LiteFSNodeOptions } from './litefs/litefs-node.js';
+export {
+  DEFAULT_DURABILITY_MODE,
+  DEFAULT_DURABILITY_WAIT_MS,
+  DEFAULT_STANDBY_PORT,
+  DEFAULT_STANDBYS_RESOLVE_MS,
+  DURABILITY_MODES,
+  type Confirmation,
+  type DurabilityMode,
+  type DurabilityOptions,
+  type StandbyList,
+  type UnconfirmedReason,
+} from './durability.js';
+export { Standbys, standbyUrl, type StandbysOptions } from './litefs/standbys.js';

@@ -1,4 +1,5 @@
 import type { Role, Timing } from './decide.js';
+import type { Confirmation } from './durability.js';
 
 /** What read-your-writes leaves on `res.locals.ryw` for the routes and views. */
 export interface RywLocals {
@@ -15,6 +16,22 @@ export interface RywLocals {
    * only then is a token handed out).
    */
   committed: boolean;
+  /**
+   * Awaited by a write route after its commit, before it answers: resolves at
+   * once with durability `local`; with `standby`, once a standby has the
+   * position committed now (or not, at the deadline). With `standby`, only a
+   * confirmed write's answer carries a token. See ReadYourWrites.confirm().
+   * Always set by the middleware (optional only for locals made elsewhere,
+   * e.g. in tests; with `standby`, a token follows only what it confirmed).
+   */
+  confirm?: () => Promise<Confirmation>;
+  /**
+   * The reader's token named a write this database does not have and never
+   * will: lost in a failover (its TXID is ahead of the primary, or holds
+   * another write now: lostInFailover()) or gone with a restore. Dropped; the
+   * page should say so plainly. Unset otherwise.
+   */
+  lostWrite?: boolean;
 }
 
 declare global {

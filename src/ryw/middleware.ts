@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import onHeaders from 'on-headers';
@@ -7,6 +7,7 @@ import { tokenCookieOptions, readCookie } from './cookies.js';
 import {
   decide,
   decideWhenBusy,
+  lostInFailover,
   ofOlderLineage,
   RYW_REPLAY_STATE,
   type Fallback,
@@ -15,15 +16,31 @@ import {
   type Timing,
   type Token,
 } from './decide.js';
+import {
+  DEFAULT_DURABILITY_MODE,
+  DEFAULT_DURABILITY_WAIT_MS,
+  type Confirmation,
+  type DurabilityMode,
+  type DurabilityOptions,
+} from './durability.js';
 import { formatFlyReplay, FLY_REPLAY, FLY_REPLAY_SRC, parseReplaySource, type ReplayTarget } from './fly-replay.js';
 import { isOnLiteFS, LiteFSNode } from './litefs/litefs-node.js';
+import { Standbys } from './litefs/standbys.js';
 import type { RywLocals } from './locals.js';
 import type { NodeIdentity, ReplicaNode } from './node.js';
 import { defaultReplies, type Replies, type ReplayReason } from './replies.js';
+import type { Position } from './position.js';
 import { signToken, tokenPayload, TokenVerifier, TOKEN_COOKIE, TOKEN_HEADER, type TokenCheck, type TokenRejection } from './token.js';
 
 /** The longest a replica makes a reader wait for their token, before the fallback. */
 export const DEFAULT_WAIT_MS = 500;
+/**
+ * The longest a write waits on a replica that names no primary (a failover)
+ * for one to be named, before 503: a bound on the hang, not a cover for the
+ * whole failover (about 3 s with a 1 s Consul TTL, about 20 s with LiteFS's
+ * defaults). A handoff or a reconnection is over well within it.
+ */
+export const DEFAULT_PRIMARY_WAIT_MS = 2_000;
 /** What a replica does when the wait runs out: replay the read to the primary. */
 export const DEFAULT_FALLBACK: Fallback = 'replay';
 /** How long a token lives: by then every healthy replica is long past the write. */
@@ -52,6 +69,8 @@ export interface ReadYourWritesObserver {
   decided(timing: Timing, waitedMs: number): void;
   /** `lineage`: valid, but issued by an older lineage of the database, so never to be met. */
   dropped(reason: TokenRejection | 'lineage'): void;
+  /** Every write confirmed (or not) with durability `standby`: the wait, and whether a standby had it in time. */
+  durability?(confirmation: Confirmation): void;
 }
 
 export interface ReadYourWritesOptions {
@@ -74,6 +93,8 @@ export interface ReadYourWritesOptions {
   /** This instance, for `fly-replay` loop guards and pages (default: DEFAULT_REGION and the host name). */
   identity?: Partial<NodeIdentity>;
   waitMs?: number;
+  /** How long a write on a replica that names no primary waits for one (default DEFAULT_PRIMARY_WAIT_MS), then 503. */
+  primaryWaitMs?: number;
   fallback?: Fallback;
   ttlSeconds?: number;
   /** GETs that write, e.g. `/unsubscribe`: they go to the primary like any POST. */
@@ -110,6 +131,16 @@ export interface ReadYourWritesOptions {
   onStreamState?: (connected: boolean) => void;
   /** The clock tokens are issued and expired by (unix ms). */
   now?: () => number;
+  /**
+   * When a write may be answered (see ./durability.ts): `local` (default) at
+   * once; `standby` only once a standby candidate has applied it, followed
+   * through each standby's `/events` stream. With `standby`, an answer
+   * carries a token only once `confirm()` confirmed it.
+   */
+  durability?: DurabilityOptions & {
+    /** The database's file name, for the standbys' `tx` events (default: the `database` option's). */
+    database?: string;
+  };
 }
 
 /** What `readYourWrites()` gives an app. */
@@ -120,12 +151,32 @@ export interface ReadYourWrites {
   busyHandler: ErrorRequestHandler;
   /** The node the layer decides on: its role and position, e.g. for a health check. */
   node: ReplicaNode;
+  /** `local` or `standby`, as configured. */
+  durability: DurabilityMode;
+  /**
+   * Awaited after a write committed and before answering: with `local` it
+   * resolves at once; with `standby`, as soon as a standby has applied the
+   * position committed now, or unconfirmed after the durability wait. Given
+   * the response, a confirmed write's answer carries a token for exactly
+   * that position (with `standby`, no other answer carries one). Routes
+   * reach it as `res.locals.ryw.confirm()`.
+   *
+   * @example
+   * store.create(article);
+   * const confirmation = await ryw.confirm(res);
+   * if (!confirmation.confirmed) return res.status(503).set('Retry-After', '1').send('Saved on the primary only: send it again.');
+   */
+  confirm(res?: Response): Promise<Confirmation>;
+  /** The standbys followed (durability `standby`): how many are known, how many could confirm now. */
+  standbys(): { known: number; streaming: number } | null;
   /** Stops following LiteFS (its event stream, any poll) and gives up on every wait. */
   close(): void;
 }
 
 /** Where the middleware leaves what it decided on, for the busy handler. */
 const decidedOn = new WeakMap<Response, { request: RequestFacts; node: NodeFacts }>();
+/** The position a standby confirmed for a response's write: its token's (durability `standby`). */
+const confirmedFor = new WeakMap<Response, Position>();
 
 /**
  * Read-your-writes for an Express app on LiteFS: replays writes to the
@@ -146,6 +197,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   }
   const node = options.node ?? liteFSNodeFor(options);
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const primaryWaitMs = options.primaryWaitMs ?? DEFAULT_PRIMARY_WAIT_MS;
   const fallback = options.fallback ?? DEFAULT_FALLBACK;
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_S;
   const writePaths = new Set(options.writePaths ?? DEFAULT_WRITE_PATHS);
@@ -157,6 +209,38 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   const issueOn = options.tokens === 'when-committed' ? 'commit' : 'success';
   const { observer, secrets } = options;
   const verifier = new TokenVerifier(secrets);
+  const durability = options.durability?.mode ?? DEFAULT_DURABILITY_MODE;
+  const durabilityWaitMs = options.durability?.waitMs ?? DEFAULT_DURABILITY_WAIT_MS;
+  const standbys = durability === 'standby' ? standbysFor(options, node) : null;
+
+  const confirm = async (res?: Response): Promise<Confirmation> => {
+    if (durability === 'local') return { confirmed: true, waitedMs: 0 };
+    const started = performance.now();
+    const outcome = (confirmation: Confirmation) => {
+      observer?.durability?.(confirmation);
+      // Beside `ryw`: what the durability wait cost this answer, for the benchmarks and the checker.
+      if (res && !res.headersSent) {
+        const desc = confirmation.confirmed ? 'confirmed' : confirmation.reason;
+        appendServerTimingEntry(res, `durable;desc=${desc};dur=${Math.round(confirmation.waitedMs)}`);
+      }
+      return confirmation;
+    };
+    if (standbys === null) return outcome({ confirmed: false, reason: 'no-standbys', waitedMs: 0 });
+    // A node that lost the lease committed on a lineage no standby follows: nothing it says could be confirmed.
+    if (node.role().role !== 'primary') return outcome({ confirmed: false, reason: 'not-primary', waitedMs: 0 });
+    // Read after the commit: this write's TXID or a later one (waiting for a later one only costs a little more).
+    const position = node.committedPosition();
+    if (position === null) return outcome({ confirmed: false, reason: 'no-position', waitedMs: 0 });
+    const gone = new AbortController();
+    const abort = () => gone.abort();
+    res?.once('close', abort);
+    const confirmed = await standbys.waitFor(position, durabilityWaitMs, gone.signal);
+    res?.off('close', abort);
+    const waitedMs = performance.now() - started;
+    if (!confirmed) return outcome({ confirmed: false, reason: gone.signal.aborted || standbys.closed ? 'aborted' : 'timeout', waitedMs });
+    if (res) confirmedFor.set(res, position);
+    return outcome({ confirmed: true, waitedMs });
+  };
 
   const replay = (req: Request, res: Response, next: NextFunction, target: ReplayTarget, reason: ReplayReason) => {
     res.setHeader(FLY_REPLAY, formatFlyReplay(target));
@@ -164,7 +248,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   };
 
   const middleware = async function readYourWritesMiddleware(req: Request, res: Response, next: NextFunction) {
-    const locals: RywLocals = { timing: 'none', waitedMs: 0, stale: false, served: null, committed: false };
+    const locals: RywLocals = { timing: 'none', waitedMs: 0, stale: false, served: null, committed: false, confirm: () => confirm(res) };
     res.locals.ryw = locals;
     if (exempt(req)) {
       // As the headers go out, like every other entry: a route may set its own meanwhile.
@@ -178,9 +262,11 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
       // answering) moved the position the reader must see; with
       // `tokens: 'when-committed'`, only one whose route said it committed.
       if (issue && res.statusCode >= 200 && res.statusCode < 400 && (issueOn === 'success' || locals.committed)) {
-        const position = node.committedPosition();
+        // With `standby`, only a position a standby confirmed: a token never
+        // claims a write that a failover could still lose.
+        const position = durability === 'standby' ? (confirmedFor.get(res) ?? null) : node.committedPosition();
         if (position !== null) {
-          const token = signToken(tokenPayload(position, now()), secrets);
+          const token = signToken(tokenPayload(position, now(), node.checksumAt?.(position) ?? null), secrets);
           res.cookie(TOKEN_COOKIE, token, { ...tokenCookieOptions(req), maxAge: ttlSeconds * 1000 });
           res.setHeader(TOKEN_HEADER, token);
           locals.timing = 'issued';
@@ -200,7 +286,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     const tokens = carried.valid.map((carriedToken) => carriedToken.token);
     const highest = tokens.reduce<Token | null>((best, token) => (best === null || token.position > best.position ? token : best), null);
     // Without a token the position does not matter: no file is read for it.
-    const facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
+    let facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
     locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
     for (const reason of carried.rejected) observer?.dropped(reason);
     // Each token is judged on its own: one of an older lineage is dropped
@@ -208,8 +294,11 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     let clearCookie = carried.cookieRejected;
     if (!write) {
       for (const { token, fromCookie } of carried.valid) {
-        if (!ofOlderLineage(token, facts)) continue;
+        // A lost write is a token of an older lineage that only its checksum tells apart.
+        if (!lostInFailover(token, facts) && !ofOlderLineage(token, facts)) continue;
         observer?.dropped('lineage');
+        // Either way the reader's change is not in this database (a failover lost it, or a restore): say so.
+        locals.lostWrite = true;
         clearCookie ||= fromCookie;
       }
     }
@@ -227,7 +316,23 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     const decision = decide(request, facts, fallback);
 
     let act = decision;
-    if (decision.kind === 'wait') {
+    if (decision.kind === 'await-primary') {
+      const started = performance.now();
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const known = await node.waitForPrimary(primaryWaitMs, gone.signal);
+      locals.waitedMs = performance.now() - started;
+      if (gone.signal.aborted) return;
+      // Decided again on what is known now: replayed to the primary named,
+      // or served here if this node became the primary.
+      if (known) {
+        facts = node.facts({ position: false });
+        locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
+        decidedOn.set(res, { request, node: facts });
+      }
+      const again = known ? decide(request, facts, fallback) : decision;
+      act = again.kind === 'await-primary' || again.kind === 'wait' ? decision.onTimeout : again;
+    } else if (decision.kind === 'wait') {
       const started = performance.now();
       const gone = new AbortController();
       res.once('close', () => gone.abort());
@@ -244,6 +349,8 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     switch (act.kind) {
       case 'serve':
         locals.timing = carried.rejected.length > 0 && act.timing === 'none' ? 'dropped' : act.timing;
+        // A token dropped as a lost write makes the page the reader's own (its notice): never shared.
+        if (locals.lostWrite && (locals.timing === 'none' || locals.timing === 'fresh')) locals.timing = 'dropped';
         issue = enabled && write && facts.role === 'primary';
         return next();
       case 'stale':
@@ -280,7 +387,40 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     replay(req, res, next, decision.target, 'busy');
   };
 
-  return { middleware, busyHandler, node, close: () => node.close() };
+  return {
+    middleware,
+    busyHandler,
+    node,
+    durability,
+    confirm,
+    standbys: () => standbys?.count() ?? null,
+    close: () => {
+      standbys?.close();
+      node.close();
+    },
+  };
+}
+
+/** The standbys to follow for durability `standby`; null when none were given (every write is then unconfirmed). */
+function standbysFor(options: ReadYourWritesOptions, node: ReplicaNode): Standbys | null {
+  const durability = options.durability!;
+  const list = durability.standbys;
+  if (list === undefined || (Array.isArray(list) && list.length === 0)) return null;
+  const database = durability.database ?? (options.database !== undefined ? basename(databasePath(options.database)) : undefined);
+  if (database === undefined)
+    throw new TypeError('readYourWrites: durability `standby` with `node` needs `durability.database` (its file name)');
+  return new Standbys({
+    standbys: list,
+    database,
+    // A standby counts only while it follows us: its LiteFS names our lease hostname, which is our instance.
+    self: node.identity.instance,
+    // Only a primary waits for standbys: a replica (in any region) holds no stream to them.
+    active: () => node.role().role === 'primary',
+    mark: durability.mark,
+    resolveEveryMs: durability.resolveEveryMs,
+    resolve: durability.resolve,
+    onState: durability.onStandbyState,
+  });
 }
 
 function liteFSNodeFor(options: ReadYourWritesOptions): LiteFSNode {
@@ -317,7 +457,10 @@ function exemptTest(exempt: readonly string[] | ((req: Request) => boolean)): (r
 
 /** Adds our entry to `Server-Timing`, keeping whatever others set (it is a list header). */
 function appendServerTiming(res: Response, timing: Timing, waitedMs: number): void {
-  const entry = `ryw;desc=${timing};dur=${Math.round(waitedMs)}`;
+  appendServerTimingEntry(res, `ryw;desc=${timing};dur=${Math.round(waitedMs)}`);
+}
+
+function appendServerTimingEntry(res: Response, entry: string): void {
   const existing = res.getHeader('Server-Timing');
   if (existing === undefined) res.setHeader('Server-Timing', entry);
   else res.setHeader('Server-Timing', [...(Array.isArray(existing) ? existing : [String(existing)]), entry]);

@@ -35,6 +35,20 @@ export interface ReplicaNode {
   position(): Position | null;
   /** Resolves true as soon as the position reaches `target`; false at the deadline or when `signal` aborts. */
   waitFor(target: Position, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Resolves true as soon as this node knows where writes go (it names a
+   * primary, or has become one); false at the deadline or when `signal`
+   * aborts. For writes that arrive while no primary is named (a failover):
+   * it must cost nothing while nobody waits.
+   */
+  waitForPrimary(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The checksum this node's lineage had after `position`, when it knows it
+   * (null: unknown): carried in tokens, and compared with theirs to find a
+   * write lost in a failover. Optional: a node without it issues tokens of
+   * the older format and never judges a write lost.
+   */
+  checksumAt?(position: Position): string | null;
   /** The position a token issued now must carry: read after the write committed. */
   committedPosition(): Position | null;
   /** Requests waiting now, and how many were woken by what. */

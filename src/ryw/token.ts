@@ -20,15 +20,20 @@ export type TokenRejection = 'malformed' | 'forged' | 'expired' | 'oversized' | 
 export type TokenCheck = { ok: true; token: Token } | { ok: false; reason: TokenRejection };
 
 /**
- * A read-your-writes token is `<16-hex TXID>.<issued at, unix ms>`, signed the
- * way cookie-parser signs cookies (`s:<value>.<HMAC-SHA256>`, cookie-signature),
- * so the same string is a valid signed cookie and a valid header. The issue time (the
+ * A read-your-writes token is `<16-hex TXID>/<16-hex checksum>.<issued at,
+ * unix ms>`, signed the way cookie-parser signs cookies (`s:<value>.<HMAC-SHA256>`,
+ * cookie-signature), so the same string is a valid signed cookie and a valid
+ * header. The checksum (LiteFS's pos file's, after that TXID) names the
+ * write across a failover, where the TXID alone does not; the issue time (the
  * primary's clock) expires it and tells a replica when it must already have it.
+ * Tokens of the older format, `<TXID>.<issued at>`, stay valid (a rolling
+ * deploy), and are issued when the checksum is not known.
  */
-const PAYLOAD = /^([0-9a-f]{16})\.(\d{1,15})$/;
+const PAYLOAD = /^([0-9a-f]{16})(?:\/([0-9a-f]{16}))?\.(\d{1,15})$/;
 
-export function tokenPayload(position: Position, issuedAt: number): string {
-  return `${formatTxid(position)}.${Math.floor(issuedAt)}`;
+export function tokenPayload(position: Position, issuedAt: number, checksum: string | null = null): string {
+  const sum = checksum !== null && /^[0-9a-f]{16}$/.test(checksum) ? `/${checksum}` : '';
+  return `${formatTxid(position)}${sum}.${Math.floor(issuedAt)}`;
 }
 
 /** The signed form, as it appears in the cookie (decoded) and in the header. */
@@ -41,10 +46,11 @@ function checkPayload(payload: string, now: number, ttlSeconds: number): TokenCh
   if (payload.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
   const match = PAYLOAD.exec(payload);
   if (!match) return { ok: false, reason: 'malformed' };
-  const issuedAt = Number(match[2]);
+  const issuedAt = Number(match[3]);
   if (issuedAt + ttlSeconds * 1000 <= now) return { ok: false, reason: 'expired' };
   if (issuedAt > now + MAX_CLOCK_SKEW_MS) return { ok: false, reason: 'future' };
-  return { ok: true, token: { position: parseTxid(match[1]!)!, issuedAt } };
+  const position = parseTxid(match[1]!)!;
+  return { ok: true, token: match[2] === undefined ? { position, issuedAt } : { position, issuedAt, checksum: match[2] } };
 }
 
 /** Verifies a signed token (`s:…`) with any of the secrets, then checks it. */

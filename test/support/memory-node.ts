@@ -15,6 +15,8 @@ export class MemoryNode implements ReplicaNode {
   /** The primary's time (unix ms) up to which this node has everything; null: unknown. */
   replicatedUntil: number | null = null;
   private readonly waiters = new Waiters();
+  /** Writes waiting for a primary: woken by setRole() naming one (or making this node the primary). */
+  private readonly primaryWaiters = new Waiters();
 
   constructor(
     readonly identity: NodeIdentity,
@@ -24,14 +26,34 @@ export class MemoryNode implements ReplicaNode {
     this.at = state.position ?? null;
   }
 
-  /** Moves the position, as replication would; wakes whoever waited for it. */
-  setPosition(position: Position | null): void {
+  /** The checksum after each TXID, as this node's lineage has it (setPosition's second argument). */
+  readonly checksums = new Map<Position, string>();
+
+  /** Moves the position, as replication would (with the checksum after it, if given); wakes whoever waited for it. */
+  setPosition(position: Position | null, checksum?: string): void {
     this.at = position;
+    if (position !== null && checksum !== undefined) this.checksums.set(position, checksum);
     this.woken.events += this.waiters.advance(position);
   }
 
   setRole(role: Role, primary: string | null = null): void {
     this.current = { role, primary };
+    if (this.knowsPrimary()) this.primaryWaiters.advance(0n);
+  }
+
+  /** Writes waiting now for a primary to be named. */
+  get primaryWaiting(): number {
+    return this.primaryWaiters.size;
+  }
+
+  private knowsPrimary(): boolean {
+    return this.current.role !== 'replica' || this.current.primary !== null;
+  }
+
+  waitForPrimary(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.knowsPrimary()) return Promise.resolve(true);
+    if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    return this.primaryWaiters.add(0n, timeoutMs, signal);
   }
 
   role(): { role: Role; primary: string | null } {
@@ -44,7 +66,12 @@ export class MemoryNode implements ReplicaNode {
       ...this.current,
       position: (needs.position ?? needs.tokenPosition !== undefined) ? this.at : null,
       replicatedUntil: this.current.role === 'replica' ? this.replicatedUntil : null,
+      checksumAt: (position) => this.checksumAt(position),
     };
+  }
+
+  checksumAt(position: Position): string | null {
+    return this.checksums.get(position) ?? null;
   }
 
   position(): Position | null {
@@ -67,5 +94,6 @@ export class MemoryNode implements ReplicaNode {
 
   close(): void {
     this.waiters.clear();
+    this.primaryWaiters.clear();
   }
 }

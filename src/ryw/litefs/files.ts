@@ -92,8 +92,13 @@ const contentOf = (file: SmallFile): string | null => ('content' in file ? file.
 
 /** The position in `<db>-pos`, or null when it is missing or malformed. */
 export function readPosition(files: LiteFSFiles): Position | null {
+  return readPosFile(files)?.txid ?? null;
+}
+
+/** `<db>-pos` whole (TXID and checksum), or null when it is missing or malformed. */
+export function readPosFile(files: LiteFSFiles): PosFile | null {
   const content = contentOf(readSmallFile(files.positionPath));
-  return content === null ? null : (parsePosFile(content)?.txid ?? null);
+  return content === null ? null : parsePosFile(content);
 }
 
 /** Whether a `-pos` file is there: one that exists but cannot be read still says "LiteFS". */

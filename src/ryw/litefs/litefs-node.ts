@@ -2,8 +2,19 @@ import { basename, dirname } from 'node:path';
 import type { NodeFacts, Role } from '../decide.js';
 import type { NodeIdentity, ReplicaNode, WakeSource } from '../node.js';
 import { reached, type Position } from '../position.js';
-import { lagShowsReplica, liteFSFiles, liteFSFilesPresent, readLag, readPosition, readPrimary, type LiteFSFiles } from './files.js';
+import {
+  lagShowsReplica,
+  liteFSFiles,
+  liteFSFilesPresent,
+  readLag,
+  readPosFile,
+  readPrimary,
+  type LiteFSFiles,
+  type PosFile,
+} from './files.js';
+import { LineageChecksums } from './checksums.js';
 import { PositionWatcher } from './position-watcher.js';
+import { Waiters } from '../waiters.js';
 
 /** Whether LiteFS's files are beside this database (a `-pos` file, or `.primary` on a replica). */
 export function isOnLiteFS(databasePath: string): boolean {
@@ -12,6 +23,17 @@ export function isOnLiteFS(databasePath: string): boolean {
 
 /** How long one read of `.lag` serves every request that asks. */
 export const LAG_CACHE_MS = 100;
+/** How often the role is looked at (`.primary`, `.lag`: two small reads) while a write waits for a primary. */
+export const PRIMARY_POLL_MS = 25;
+/**
+ * How long a primary must stay named before a waiting write is sent to it.
+ * While the old primary is down, LiteFS names it again for the moment each
+ * reconnection attempt takes (about once a second), then names none: a
+ * write woken by that would be replayed to a dead instance.
+ */
+export const PRIMARY_SETTLE_MS = 50;
+/** The one target primary waiters share: advance(PRIMARY_KNOWN) wakes them all. */
+const PRIMARY_KNOWN = 0n;
 
 export interface LiteFSNodeOptions {
   /** Absolute path of the database in LiteFS's mount: `.primary`, `<db>-pos` and `.lag` are beside it. */
@@ -38,19 +60,43 @@ export class LiteFSNode implements ReplicaNode {
   private readonly watcher: PositionWatcher;
   private lagReadAt = -Infinity;
   private replicatedUntilCache: number | null = null;
+  /** Writes waiting for a primary to be named; one timer for them all. */
+  private readonly primaryWaiters = new Waiters();
+  private primaryPoller: NodeJS.Timeout | null = null;
+  /** Since when (performance.now()) a primary has been named without a gap, as last looked; null: none named. */
+  private namedSince: number | null = null;
+  private readonly stopFollowingRole: () => void;
+  /** The checksum after each TXID seen since the last primary change (see LineageChecksums). */
+  private readonly checksums = new LineageChecksums();
+  /** The latest TXID and checksum seen (file or event): the database as it is, or nearly. */
+  private latest: PosFile | null = null;
+  /** Whose lineage this node follows: 'self' on the primary, else the primary's name; null until known. */
+  private lineage: string | null = null;
+  /**
+   * Since when (unix ms) this replica follows a new primary: what it sees is
+   * of that primary's lineage only once it has heard from it after then
+   * (a snapshot may still replace its database). At start, the same: null
+   * only on a primary.
+   */
+  private followingSince: number | null = Date.now();
+  /** checksumAt(), for NodeFacts: one function for every request. */
+  private readonly checksumLookup = (txid: Position): string | null => this.checksumAt(txid);
 
   constructor(options: LiteFSNodeOptions) {
     this.identity = options.identity;
     this.files = liteFSFiles(dirname(options.databasePath), basename(options.databasePath));
     this.replicated = options.api !== null || liteFSFilesPresent(this.files);
     this.watcher = new PositionWatcher({
-      readPosition: () => readPosition(this.files),
+      readPosition: () => this.readPosition(),
       pollMs: options.pollMs,
       events:
         options.api && this.replicated
           ? { api: options.api, database: basename(options.databasePath), onState: options.onStreamState }
           : undefined,
     });
+    // Role events wake waiting writes at once; the poll covers the files (and a missed event).
+    this.stopFollowingRole = this.watcher.onRoleEvent(() => this.lookForPrimary());
+    this.watcher.onTransaction((txid, checksum) => this.saw(txid, checksum, false));
   }
 
   facts(needs: { position?: boolean; tokenPosition?: Position } = { position: true }): NodeFacts {
@@ -64,7 +110,57 @@ export class LiteFSNode implements ReplicaNode {
       position = this.watcher.refresh();
     }
     const behind = role === 'replica' && needs.tokenPosition !== undefined && !reached(position, needs.tokenPosition);
-    return { ...this.identity, role, primary, position, replicatedUntil: behind ? this.replicatedUntil() : null };
+    return {
+      ...this.identity,
+      role,
+      primary,
+      position,
+      replicatedUntil: behind ? this.replicatedUntil() : null,
+      checksumAt: this.checksumLookup,
+    };
+  }
+
+  /**
+   * The checksum this node's lineage had after `txid`, when known: seen
+   * since the last primary change, once this node was of that primary's
+   * lineage (see LineageChecksums). Null: unknown.
+   */
+  checksumAt(txid: Position): string | null {
+    if (!this.trusted()) return null;
+    return this.checksums.at(txid) ?? (this.latest?.txid === txid ? this.latest.checksum : null);
+  }
+
+  private readPosition(): Position | null {
+    const pos = readPosFile(this.files);
+    if (pos) this.saw(pos.txid, pos.checksum, true);
+    return pos?.txid ?? null;
+  }
+
+  private saw(txid: Position, checksum: string | null, fromFile: boolean): void {
+    if (checksum !== null) this.latest = { txid, checksum };
+    this.checksums.observe(txid, checksum, { trusted: this.trusted(), fromFile });
+  }
+
+  /** Whether this node's database is of its primary's lineage: it is the primary, or heard from it since following it. */
+  private trusted(): boolean {
+    if (this.lineage === null) return false;
+    if (this.followingSince === null) return true;
+    const heard = this.replicatedUntil();
+    if (heard === null || heard < this.followingSince) return false;
+    this.followingSince = null;
+    return true;
+  }
+
+  /** A new primary (or this node becoming it) may begin a new lineage: forget what was seen of the old one. */
+  private follow(role: Role, primary: string | null): void {
+    const lineage = role === 'primary' ? 'self' : role === 'replica' ? primary : null;
+    if (lineage === null || lineage === this.lineage) return;
+    if (this.lineage !== null) {
+      this.checksums.forget();
+      this.latest = null;
+    }
+    this.lineage = lineage;
+    this.followingSince = lineage === 'self' ? null : Date.now();
   }
 
   /**
@@ -72,9 +168,20 @@ export class LiteFSNode implements ReplicaNode {
    * cut-off replica from a primary), else from `.primary` and `.lag`.
    */
   role(): { role: Role; primary: string | null } {
+    const now = this.currentRole();
+    this.follow(now.role, now.primary);
+    return now;
+  }
+
+  private currentRole(): { role: Role; primary: string | null } {
     if (!this.replicated) return { role: 'standalone', primary: null };
     const streamed = this.watcher.role();
-    if (streamed) return streamed.isPrimary ? { role: 'primary', primary: null } : { role: 'replica', primary: streamed.primary };
+    if (streamed) {
+      if (streamed.isPrimary) return { role: 'primary', primary: null };
+      // Cut off, LiteFS names no primary: neither do we (the last one is most
+      // likely down, and writes wait for a new one: waitForPrimary()).
+      return { role: 'replica', primary: this.watcher.primaryNamed() ? streamed.primary : null };
+    }
     const file = readPrimary(this.files);
     if (file.exists) return { role: 'replica', primary: file.primary };
     // `.primary` also vanishes while a replica reconnects; `.lag` tells them apart.
@@ -88,6 +195,37 @@ export class LiteFSNode implements ReplicaNode {
 
   waitFor(target: Position, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     return this.watcher.waitFor(target, timeoutMs, signal);
+  }
+
+  /**
+   * Waits for a primary to be named (for PRIMARY_SETTLE_MS without a gap) or
+   * for this node to become it: woken by LiteFS's role events, else by a poll
+   * of the files that runs only while someone waits.
+   */
+  waitForPrimary(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.lookForPrimary()) return Promise.resolve(true);
+    if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    const done = this.primaryWaiters.add(PRIMARY_KNOWN, timeoutMs, signal);
+    this.primaryPoller ??= setInterval(() => {
+      if (this.primaryWaiters.size > 0) return void this.lookForPrimary();
+      clearInterval(this.primaryPoller!);
+      this.primaryPoller = null;
+    }, PRIMARY_POLL_MS);
+    return done;
+  }
+
+  /** Whether writes have somewhere to go now, waking the waiting ones if so. */
+  private lookForPrimary(now = performance.now()): boolean {
+    const { role, primary } = this.role();
+    if (role === 'replica' && primary === null) {
+      this.namedSince = null;
+      return false;
+    }
+    this.namedSince ??= now;
+    // A primary (this node) is definite; a name must last, see PRIMARY_SETTLE_MS.
+    const known = role !== 'replica' || now - this.namedSince >= PRIMARY_SETTLE_MS;
+    if (known) this.primaryWaiters.advance(PRIMARY_KNOWN);
+    return known;
   }
 
   /**
@@ -108,6 +246,10 @@ export class LiteFSNode implements ReplicaNode {
   }
 
   close(): void {
+    this.stopFollowingRole();
+    if (this.primaryPoller) clearInterval(this.primaryPoller);
+    this.primaryPoller = null;
+    this.primaryWaiters.clear();
     this.watcher.close();
   }
 

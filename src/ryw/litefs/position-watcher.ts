@@ -44,6 +44,12 @@ export class PositionWatcher {
   /** The latest position learnt, from the pos file or the stream alike (see observe()). */
   private known: Position | null = null;
   private streamedRole: StreamedRole | null = null;
+  /** Whether LiteFS's latest role event named a primary (or said this node is one); see primaryNamed(). */
+  private named = false;
+  /** Told of every role event, and of the stream's loss (see onRoleEvent()). */
+  private readonly roleListeners = new Set<() => void>();
+  /** Told of every `tx` event's TXID and checksum (see onTransaction()). */
+  private readonly txListeners = new Set<(txid: Position, checksum: string | null) => void>();
   private connected = false;
   private stream: ClientRequest | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -67,6 +73,27 @@ export class PositionWatcher {
   /** The role the event stream reported last; null while not streaming. */
   role(): StreamedRole | null {
     return this.connected ? this.streamedRole : null;
+  }
+
+  /**
+   * Whether LiteFS's latest role event named a primary (or said this node
+   * is one); null while not streaming. role() keeps the last name known while
+   * a replica is cut off; this says whether LiteFS names one now.
+   */
+  primaryNamed(): boolean | null {
+    return this.connected ? this.named : null;
+  }
+
+  /** Calls `listener` after every role event and when the stream is lost; returns the way to stop. */
+  onRoleEvent(listener: () => void): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  /** Calls `listener` with each `tx` event's TXID and post-apply checksum (null when missing), before waiters hear of it. */
+  onTransaction(listener: (txid: Position, checksum: string | null) => void): () => void {
+    this.txListeners.add(listener);
+    return () => this.txListeners.delete(listener);
   }
 
   get waiting(): number {
@@ -147,6 +174,7 @@ export class PositionWatcher {
     if (this.connected === connected) return;
     this.connected = connected;
     this.options.events?.onState?.(connected);
+    if (!connected) for (const listener of this.roleListeners) listener();
     // Same poller, another pace: fast without the stream, a safety net with it.
     this.stopPolling();
     if (this.waiters.size > 0) this.startPolling();
@@ -183,7 +211,11 @@ export class PositionWatcher {
   }
 
   private onEvent(line: string): void {
-    let event: { type?: unknown; db?: unknown; data?: { txID?: unknown; isPrimary?: unknown; hostname?: unknown } };
+    let event: {
+      type?: unknown;
+      db?: unknown;
+      data?: { txID?: unknown; postApplyChecksum?: unknown; isPrimary?: unknown; hostname?: unknown };
+    };
     try {
       event = JSON.parse(line) as typeof event;
     } catch {
@@ -194,6 +226,7 @@ export class PositionWatcher {
       const hostname = typeof event.data?.hostname === 'string' && isLeaseHostname(event.data.hostname) ? event.data.hostname : null;
       // LiteFS reports no hostname while a replica is disconnected; the primary is most likely unchanged.
       this.streamedRole = { isPrimary, primary: isPrimary ? null : (hostname ?? this.streamedRole?.primary ?? null) };
+      this.named = isPrimary || hostname !== null;
     }
     if (event.type === 'init') {
       // The stream tells of changes, not of where we are: seed from the file,
@@ -201,9 +234,15 @@ export class PositionWatcher {
       this.reconnectDelay = EVENTS_RECONNECT_MIN_MS;
       this.setConnected(true);
       this.refresh();
+    }
+    if (event.type === 'init' || event.type === 'primaryChange') {
+      for (const listener of this.roleListeners) listener();
     } else if (event.type === 'tx' && event.db === this.options.events!.database) {
       const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
       if (position === null) return;
+      const sum = event.data?.postApplyChecksum;
+      const checksum = typeof sum === 'string' && /^[0-9a-f]{16}$/.test(sum) ? sum : null;
+      for (const listener of this.txListeners) listener(position, checksum);
       this.observe(position, 'events');
     }
   }
