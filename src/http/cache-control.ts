@@ -4,6 +4,12 @@ import type { Timing } from '../ryw/index.js';
 
 /** A page made for one reader: their own cache may keep it, a shared one never. */
 export const PER_READER = 'private';
+/**
+ * A page the same for every visitor (page-cache.ts): any cache may keep it,
+ * but must ask again before each use, so that the read-your-writes decision
+ * runs on every revalidation and a 304 is given only for the state now.
+ */
+export const SHARED_REVALIDATE = 'no-cache';
 /** Nothing may keep it: errors, refusals, replays, health. */
 export const UNCACHEABLE = 'no-store';
 
@@ -20,8 +26,8 @@ export interface OutgoingFacts {
 
 /**
  * The `Cache-Control` a response must carry, or null to leave it as the
- * route set it (public pages: a later page cache decides those). Never
- * loosens what the route set.
+ * route set it (public pages: the page cache marks those SHARED_REVALIDATE).
+ * Never loosens what the route set.
  */
 export function cacheControlFor({ status, setsCookie, timing, existing }: OutgoingFacts): string | null {
   if (existing?.includes(UNCACHEABLE)) return null;
