@@ -105,6 +105,12 @@ async function publish(form) {
     // not commit it: nothing was saved). The form stays as typed, with its
     // draft id, and the draft stays in the tab until a publish succeeds.
     const body = await res.json().catch(() => null);
+    // An edit saved but not yet confirmed elsewhere (503) names the revision it
+    // saved: the next save starts from it, not a conflict with the author's own.
+    if (body && Number.isInteger(body.revision) && form.elements._revision) {
+      form.elements._revision.value = String(body.revision);
+      saveDraft(form);
+    }
     if (body && typeof body.message === 'string') {
       showProblem(
         form,

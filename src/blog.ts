@@ -7,11 +7,16 @@ import { AppError, isAppError } from './error.js';
 import type { CsrfOptions } from './http/csrf.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { createApp, createMetricsApp, EXEMPT_PATHS } from './http/server.js';
+import { ARTICLE_FORM_POST } from './http/articles.js';
+import { AUTH_FORM_PATHS } from './http/auth.js';
+import { unavailableReply } from './http/refused-early.js';
 import { Markdown } from './markdown/markdown.js';
 import { readYourWrites, type ReadYourWrites, type ReadYourWritesOptions, type Role } from './ryw/index.js';
 import { SqliteArticleStore } from './sqlite/article-store.js';
 import { SqliteAuthorStore } from './sqlite/author-store.js';
 import { SqliteDatabase } from './sqlite/database.js';
+import { markDurability } from './sqlite/durability-mark.js';
+import { databaseGeneration } from './sqlite/generation.js';
 import type { SearchWorkersOptions } from './sqlite/search-workers.js';
 
 /** What tests and benchmarks may change of the blog they build; production takes none of it. */
@@ -20,7 +25,7 @@ export interface BlogOverrides {
   /** Wraps the article store, e.g. to move a fake LiteFS position when a test's write commits. */
   wrapStore?: (store: ArticleStore) => ArticleStore;
   /** Knobs of the read-your-writes layer that the environment does not set (e.g. the poll interval). */
-  ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths' | 'tokens'>;
+  ryw?: Pick<ReadYourWritesOptions, 'pollMs' | 'now' | 'writePaths' | 'tokens' | 'primaryWaitMs'>;
   /** CSRF token windows (tests shorten them). */
   csrf?: CsrfOptions;
   /** The clock of the database's busy back-off (tests step it instead of sleeping). */
@@ -77,8 +82,22 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     observer: metrics,
     // The store reports a locked database as AppError('busy'), also while it fails fast after one.
     isBusy: (error) => isAppError(error, 'busy'),
-    // A bad ?region= gets the blog's own error page.
-    replies: { invalid: ({ next }, message) => next(new AppError('invalid', message)) },
+    // A bad ?region= gets the blog's own error page; a write with no primary to go to
+    // (a failover), the form again with everything typed (else the error page).
+    replies: {
+      invalid: ({ next }, message) => next(new AppError('invalid', message)),
+      unavailable: unavailableReply([ARTICLE_FORM_POST, ...AUTH_FORM_PATHS]),
+    },
+    // RYW_DURABILITY=standby: a write is answered once a standby has it (res.locals.ryw.confirm() in the write routes).
+    durability: {
+      mode: config.durability.mode,
+      standbys: config.durability.standbys ?? undefined,
+      waitMs: config.durability.waitMs,
+      // Only ever called while a write waits, long after the database below is open.
+      mark: () => markDurability(database),
+      onStandbyState: (standby, connected) =>
+        log.info({ standby: standby.href }, connected ? 'following a standby' : 'lost a standby; reconnecting'),
+    },
     onStreamState: (connected) =>
       log.info(
         { api: config.litefsApi?.href },
@@ -88,6 +107,13 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
   });
   metrics.watch(ryw.node);
   const { role } = ryw.node.role();
+  if (config.durability.mode === 'standby' && config.durability.standbys === null) {
+    // Fine on a replica, which never answers a write; a primary could confirm none.
+    log.warn(
+      { role },
+      'RYW_DURABILITY=standby without RYW_STANDBYS: if this instance becomes primary, every write is refused with 503 (nothing can confirm it)',
+    );
+  }
 
   // A replica never creates or migrates the database: LiteFS brings both from the primary.
   const database = new SqliteDatabase(config.databasePath, {
@@ -121,6 +147,11 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     secrets: config.secrets,
     migrate: config.migrateToken ? { token: config.migrateToken, run: runMigrations } : undefined,
     csrf: overrides.csrf,
+    // Keyed by the position and the database's generation; standalone, other processes (`npm run author`) write too.
+    pageCache: {
+      maxBytes: config.pageCacheMb * 1024 * 1024,
+      generation: databaseGeneration(database, { otherWriters: !ryw.node.replicated }),
+    },
   });
   const metricsApp = config.metricsPort === null ? null : createMetricsApp(metrics, config.metricsToken);
 

@@ -8,19 +8,29 @@ import {
   DEFAULT_REGION,
   DEFAULT_TTL_S,
   DEFAULT_WAIT_MS,
+  DEFAULT_DURABILITY_MODE,
+  DEFAULT_DURABILITY_WAIT_MS,
+  DEFAULT_STANDBY_PORT,
+  DURABILITY_MODES,
   FALLBACKS,
   isOnLiteFS,
+  type DurabilityMode,
   type Fallback,
+  type StandbyList,
 } from './ryw/index.js';
+import { DEFAULT_PAGE_CACHE_MB } from './http/page-cache.js';
 import { DEFAULT_SITE_DESCRIPTION, DEFAULT_SITE_TITLE, type Site } from './site.js';
 
 /** Defaults of the configuration table in the README; the names are the interface. */
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATABASE_URL = 'file:data/app.db';
 // The read-your-writes module's own defaults are the blog's.
-export { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS };
+export { DEFAULT_FALLBACK, DEFAULT_REGION, DEFAULT_TTL_S, DEFAULT_WAIT_MS, DEFAULT_DURABILITY_MODE, DEFAULT_DURABILITY_WAIT_MS };
 /** Longest wait anyone may configure: past this a reader is better off at the primary. */
 export const MAX_WAIT_MS = 30_000;
+export { DEFAULT_PAGE_CACHE_MB };
+/** The largest page cache anyone may configure (MiB): a typo of a few zeros should stop the process, not the machine. */
+export const MAX_PAGE_CACHE_MB = 16_384;
 
 export interface Config {
   port: number;
@@ -48,6 +58,8 @@ export interface Config {
   metricsPort: number | null;
   /** When set, `/metrics` asks for `Authorization: Bearer <token>`, wherever it is served. */
   metricsToken: string | null;
+  /** PAGE_CACHE_MB: the rendered-page cache's bound, in MiB; 0 turns it off. */
+  pageCacheMb: number;
   /**
    * FLY_APP_NAME is set: the app runs on Fly.io, behind its edge, which puts
    * the client's address in `Fly-Client-IP` (the sign-in limits count by it).
@@ -56,6 +68,13 @@ export interface Config {
   trustFlyClientIp: boolean;
   /** SITE_TITLE, SITE_DESCRIPTION, SITE_URL: what the blog says of itself (pages, feed, sitemap). */
   site: Site;
+  /**
+   * RYW_DURABILITY, RYW_STANDBYS, RYW_DURABILITY_WAIT_MS: when a write is
+   * answered. `standbys` is null when RYW_STANDBYS is unset: fine on a
+   * replica (it never answers a write); a primary then refuses every write
+   * with 503, since nothing can confirm it (the log says so at start).
+   */
+  durability: { mode: DurabilityMode; standbys: StandbyList | null; waitMs: number };
 }
 
 /** The longest SITE_TITLE and SITE_DESCRIPTION: a title fits a tab, a description a search result. */
@@ -63,6 +82,39 @@ export const MAX_SITE_TITLE_LENGTH = 100;
 export const MAX_SITE_DESCRIPTION_LENGTH = 300;
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+/** A DNS name (optionally `:port`) of the standbys, without a scheme: `fra.myapp.internal`. */
+const STANDBYS_DNS_NAME =
+  /^(?=.{1,253}(?::|$))[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::(\d{1,5}))?$/i;
+
+/**
+ * RYW_STANDBYS: comma-separated LiteFS API URLs (`http://10.0.0.2:20202,…`),
+ * or one DNS name without a scheme whose every address is a standby at
+ * DEFAULT_STANDBY_PORT (`fra.myapp.internal`, or `name:port`).
+ */
+export function parseStandbys(raw: string): { ok: true; standbys: StandbyList } | { ok: false; message: string } {
+  const text = raw.trim();
+  if (!text.includes('://')) {
+    const match = STANDBYS_DNS_NAME.exec(text);
+    const port = match?.[1] === undefined ? DEFAULT_STANDBY_PORT : Number(match[1]);
+    if (!match || port < 1 || port > 65535)
+      return { ok: false, message: 'must be comma-separated http:// URLs of LiteFS APIs, or one DNS name like fra.myapp.internal' };
+    return { ok: true, standbys: { dns: text.replace(/:\d+$/, '').toLowerCase(), port } };
+  }
+  const urls: URL[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      return { ok: false, message: `${JSON.stringify(part)} is not a URL (give http://host:port, comma-separated)` };
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.username !== '')
+      return { ok: false, message: `${JSON.stringify(part)} must be a LiteFS API's http:// origin, like http://10.0.0.2:20202` };
+    urls.push(url);
+  }
+  return { ok: true, standbys: urls };
+}
 const integer = (min: number, max: number) => z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).optional());
 
 const schema = z.object({
@@ -96,10 +148,26 @@ const schema = z.object({
   RYW_WAIT_MS: integer(0, MAX_WAIT_MS),
   RYW_FALLBACK: z.preprocess(emptyAsUndefined, z.enum(FALLBACKS).optional()),
   RYW_TTL_S: integer(1, 7 * 24 * 3600),
+  RYW_DURABILITY: z.preprocess(emptyAsUndefined, z.enum(DURABILITY_MODES).optional()),
+  RYW_STANDBYS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((raw, ctx) => {
+        const parsed = parseStandbys(raw);
+        if (parsed.ok) return parsed.standbys;
+        ctx.addIssue({ code: 'custom', message: parsed.message });
+        return z.NEVER;
+      })
+      .optional(),
+  ),
+  // At least 1 ms: with no wait at all no write could ever be confirmed.
+  RYW_DURABILITY_WAIT_MS: integer(1, MAX_WAIT_MS),
   MIGRATE_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
   RYW_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   METRICS_PORT: integer(1, 65535),
   METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  PAGE_CACHE_MB: integer(0, MAX_PAGE_CACHE_MB),
   SITE_TITLE: z.preprocess(
     emptyAsUndefined,
     z
@@ -171,6 +239,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
+  const durabilityMode = vars.RYW_DURABILITY ?? DEFAULT_DURABILITY_MODE;
+  // Standalone there is no standby to ask: every write would be refused.
+  if (durabilityMode === 'standby' && !onLiteFS) {
+    throw new ConfigError(
+      `RYW_DURABILITY: standby needs LiteFS (no LITEFS_API, and no ${databaseName}-pos or .primary in ${databaseDir}) (got "standby")`,
+    );
+  }
+
   return {
     port: vars.PORT ?? DEFAULT_PORT,
     databasePath,
@@ -189,11 +265,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rywEnabled: vars.RYW_ENABLED !== 'false',
     metricsPort: vars.METRICS_PORT ?? null,
     metricsToken: vars.METRICS_TOKEN ?? null,
+    pageCacheMb: vars.PAGE_CACHE_MB ?? DEFAULT_PAGE_CACHE_MB,
     trustFlyClientIp: vars.FLY_APP_NAME !== undefined,
     site: {
       title: vars.SITE_TITLE ?? DEFAULT_SITE_TITLE,
       description: vars.SITE_DESCRIPTION ?? DEFAULT_SITE_DESCRIPTION,
       url: vars.SITE_URL ? new URL(vars.SITE_URL) : null,
+    },
+    durability: {
+      mode: durabilityMode,
+      standbys: vars.RYW_STANDBYS ?? null,
+      waitMs: vars.RYW_DURABILITY_WAIT_MS ?? DEFAULT_DURABILITY_WAIT_MS,
     },
   };
 }

@@ -15,10 +15,11 @@ import {
 import { AppError, isAppError } from '../error.js';
 import { parseId } from './article-params.js';
 import { requireAuthor, signInPath } from './auth.js';
-import { markCommitted } from './committed.js';
+import { confirmCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
-import { isDatabaseRefusal, setRetryAfter } from './errors.js';
+import { isDatabaseRefusal, setRetryAfter, type DatabaseRefusal } from './errors.js';
+import { refuseBeforeRoute, refusedBeforeRoute } from './refused-early.js';
 import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
 import type { Render } from './views.js';
 
@@ -39,8 +40,6 @@ const parseBody = express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT }
 
 /** The article forms' POST paths: new, edit, delete. */
 export const ARTICLE_FORM_POST = /^\/(?:new|articles\/[1-9][0-9]{0,14}(?:\/delete)?)$/;
-/** Form posts whose session could not be looked up: the database was locked (see keepFormsWhenSessionBusy). */
-const sessionUnknown = new WeakSet<Response>();
 
 /**
  * Mount right after sessionMiddleware(): an article form posted while the
@@ -50,7 +49,7 @@ const sessionUnknown = new WeakSet<Response>();
  */
 export const keepFormsWhenSessionBusy: ErrorRequestHandler = function keepFormsWhenSessionBusy(error: unknown, req, res, next) {
   if (req.method !== 'POST' || !ARTICLE_FORM_POST.test(req.path) || !isAppError(error, 'busy')) return next(error);
-  sessionUnknown.add(res);
+  refuseBeforeRoute(res, SESSION_BUSY);
   next();
 };
 
@@ -105,8 +104,22 @@ const NOT_DELETED: Refusal = {
     'The database could not delete the article just now (the primary may be changing). Nothing was deleted: press Delete again in a few seconds.',
 };
 
+/**
+ * What a 503 for a write the primary committed but no standby confirmed in
+ * time (RYW_DURABILITY=standby) tells the client to wait: a standby that is
+ * only lagging catches up within a second or two.
+ */
+export const UNCONFIRMED_RETRY_AFTER_S = 2;
+/** A write saved on the primary, not yet on a standby: sending the same form again is safe, and answers once confirmed. */
+const unconfirmed = (what: string, again: string) =>
+  `${what} saved on the primary but not yet confirmed elsewhere: no standby copy answered in time, so a failure of the primary right now could still lose it. Your text is still here: ${again} in a moment (it will not be saved twice).`;
+const PUBLISH_UNCONFIRMED = unconfirmed('Your article is', 'press Publish again');
+const EDIT_UNCONFIRMED = unconfirmed('Your changes are', 'press Save changes again');
+const DELETE_UNCONFIRMED =
+  'The article is deleted on the primary but not yet confirmed elsewhere: no standby copy answered in time, so a failure of the primary right now could still bring it back. Press Delete again in a moment.';
+
 /** The session could not be looked up (keepFormsWhenSessionBusy): refused as a locked database is. */
-const SESSION_BUSY = new AppError('busy', 'The session could not be looked up: the database is locked.');
+const SESSION_BUSY = new AppError('busy', 'The session could not be looked up: the database is locked.') as DatabaseRefusal;
 
 /** A deleted article: 410 Gone, on every replica that has its tombstone (the author's waits for it: read-your-writes). */
 export function renderGone(render: Render, res: Response, deleted: Date): void {
@@ -195,18 +208,41 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     else again(problem);
   };
 
+  /**
+   * Waits until the write just committed is durable (RYW_DURABILITY); if it
+   * is not confirmed in time, answers 503 with Retry-After (and no token)
+   * and the form again, and returns false. `saved` goes into a JSON answer:
+   * an edit's new revision, which the page's script must send next time, or
+   * its next save would be a conflict with the author's own.
+   */
+  const durable = async (
+    req: Request,
+    res: Response,
+    problem: string,
+    again: (problem: string) => void,
+    saved: { revision?: number } = {},
+  ): Promise<boolean> => {
+    const confirmation = await confirmCommitted(res);
+    if (confirmation.confirmed) return true;
+    res.setHeader('Retry-After', String(UNCONFIRMED_RETRY_AFTER_S));
+    if (wantsJson(req)) res.status(503).json({ error: 'unconfirmed', message: problem, ...saved });
+    else again(problem);
+    return false;
+  };
+
   // --- Writing ----------------------------------------------------------------
 
   router.get('/new', requireAuthor, (req, res) => showEditor(req, res, 200, { article: null, title: '', content: '', draftId: null }));
 
-  router.post('/new', parseBody, (req, res) => {
+  router.post('/new', parseBody, async (req, res) => {
     const typed = typedOf(req);
     const again = (status: number, page: Partial<EditorPage>) =>
       showEditor(req, res, status, { article: null, title: typed.title, content: typed.content, draftId: typed.draftId, ...page });
     if (!csrf.validateRequest(req)) {
       return again(403, { problem: isCrossSite(req) ? crossSite('publish this') : expired('saved') });
     }
-    if (sessionUnknown.has(res)) return refusedByDatabase(req, res, SESSION_BUSY, NOT_PUBLISHED, (problem) => again(503, { problem }));
+    const early = refusedBeforeRoute(res);
+    if (early) return refusedByDatabase(req, res, early, NOT_PUBLISHED, (problem) => again(503, { problem }));
     const author = res.locals.author;
     if (!author) {
       if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
@@ -232,8 +268,10 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
       });
     }
     // Committed, now or by an earlier press of the same draft (this one found
-    // it): either way the author's next page must show it, so the answer carries a token.
-    markCommitted(res);
+    // it): either way the author's next page must show it, so the answer
+    // carries a token, once durable. Unconfirmed, the form keeps its draft
+    // id, so that sending it again finds this article rather than making another.
+    if (!(await durable(req, res, PUBLISH_UNCONFIRMED, (problem) => again(503, { problem })))) return;
     const location = `/articles/${article.id}`;
     // The form's script (public/app.js) asks for JSON so that it can
     // keep the form on screen when publishing fails; browsers without it get the redirect.
@@ -249,7 +287,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     showEditor(req, res, 200, { article, title: article.title, content: article.content, revision: article.revision });
   });
 
-  router.post('/articles/:id', parseBody, (req, res) => {
+  router.post('/articles/:id', parseBody, async (req, res) => {
     const id = parseId(req.params.id);
     const typed = typedOf(req);
     // Until the article is known, the form is shown as it came (its action needs only the id).
@@ -263,7 +301,8 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
         ...page,
       });
     if (!csrf.validateRequest(req)) return again(403, { problem: isCrossSite(req) ? crossSite('save these changes') : expired('changed') });
-    if (sessionUnknown.has(res)) return refusedByDatabase(req, res, SESSION_BUSY, NOT_CHANGED, (problem) => again(503, { problem }));
+    const early = refusedBeforeRoute(res);
+    if (early) return refusedByDatabase(req, res, early, NOT_CHANGED, (problem) => again(503, { problem }));
     if (!res.locals.author) {
       if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: SIGNED_OUT });
       return again(401, { problem: SIGNED_OUT, signIn: true });
@@ -296,27 +335,39 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
         'This form did not say which version of the article it started from, so nothing was saved. The article as it is now is shown below, and your text is in the form: save again to replace it.',
       );
     }
-    let result;
-    try {
-      result = store.update(id, { title: checked.value.title, content: checked.value.content, revision: typed.revision });
-    } catch (error) {
-      return refusedByDatabase(req, res, error, NOT_CHANGED, (problem) => again(503, { article, problem }));
-    }
-    if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
-    if (result.kind === 'deleted') return deletedMeanwhile();
-    if (result.kind === 'conflict') {
-      const { current } = result;
-      // The same text saved twice (a retry after a lost answer, a double
-      // click): the first save went through, and this one asks for nothing more.
-      if (current.title !== checked.value.title || current.content !== checked.value.content) {
-        return conflict(
-          current,
-          'Someone saved a new version of this article while you were editing it, so your changes were not saved. Their version is shown below, and yours is in the form: combine them as you wish, then save again.',
-        );
+    // The article says exactly this already, at the revision the form names
+    // (a form sent again after an unconfirmed save, which carries the saved
+    // revision; or Save without a change): nothing to write, only to confirm.
+    const unchanged =
+      typed.revision === article.revision && article.title === checked.value.title && article.content === checked.value.content;
+    let saved = article;
+    if (!unchanged) {
+      let result;
+      try {
+        result = store.update(id, { title: checked.value.title, content: checked.value.content, revision: typed.revision });
+      } catch (error) {
+        return refusedByDatabase(req, res, error, NOT_CHANGED, (problem) => again(503, { article, problem }));
       }
+      if (result.kind === 'missing') throw new AppError('not_found', 'There is no article with that id.');
+      if (result.kind === 'deleted') return deletedMeanwhile();
+      if (result.kind === 'conflict') {
+        const { current } = result;
+        // The same text saved twice (a retry after a lost answer, a double
+        // click): the first save went through, and this one asks for nothing more.
+        if (current.title !== checked.value.title || current.content !== checked.value.content) {
+          return conflict(
+            current,
+            'Someone saved a new version of this article while you were editing it, so your changes were not saved. Their version is shown below, and yours is in the form: combine them as you wish, then save again.',
+          );
+        }
+        saved = current;
+      } else saved = result.article;
     }
-    // Saved now, or by the first of two presses of the same text: committed either way.
-    markCommitted(res);
+    // Saved now, or by the first of two presses of the same text: committed
+    // either way. Unconfirmed, the form comes back at the saved revision: the
+    // author's own save is the version their next press builds on, never a 409.
+    const againSaved = (problem: string) => again(503, { article: saved, revision: saved.revision, problem });
+    if (!(await durable(req, res, EDIT_UNCONFIRMED, againSaved, { revision: saved.revision }))) return;
     const location = `/articles/${id}`;
     if (wantsJson(req)) res.status(200).json({ id, url: location });
     else res.redirect(303, location);
@@ -358,7 +409,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
     showConfirm(req, res, 200, { id, article, revision: article.revision });
   });
 
-  router.post('/articles/:id/delete', parseBody, (req, res) => {
+  router.post('/articles/:id/delete', parseBody, async (req, res) => {
     const id = parseId(req.params.id);
     const typed = typedOf(req);
     /** The confirmation again: of the article as read, else (not read, or deleted) of its id, at the revision posted. */
@@ -382,16 +433,19 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
           : 'This page had expired, so nothing was deleted. Press Delete again if you still mean it.',
       });
     }
-    if (sessionUnknown.has(res)) return refused(SESSION_BUSY);
+    const early = refusedBeforeRoute(res);
+    if (early) return refused(early);
     if (!res.locals.author) {
       const problem = 'You are not signed in (or your session ended), so nothing was deleted.';
       if (wantsJson(req)) return void res.status(401).json({ error: 'unauthorized', message: problem });
       return again(401, found, { problem, signIn: true });
     }
     const article = editable(res, found);
+    /** Unconfirmed: the confirmation page again (of its id: the article is gone on the primary); Delete again is safe. */
+    const deleteAgain = (problem: string) => again(503, null, { problem });
     if (isGone(article)) {
       // Deleted already (a retry, another tab): what was asked is done, and committed.
-      markCommitted(res);
+      if (!(await durable(req, res, DELETE_UNCONFIRMED, deleteAgain))) return;
       return deleted(req, res, id);
     }
     if (typed.revision === null) {
@@ -420,7 +474,7 @@ export function articleFormRoutes({ store, csrf, render, markup }: ArticleFormRo
       );
     }
     // Deleted now, or by another press meanwhile (already_deleted): committed either way.
-    markCommitted(res);
+    if (!(await durable(req, res, DELETE_UNCONFIRMED, deleteAgain))) return;
     deleted(req, res, id);
   });
 

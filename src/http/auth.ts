@@ -16,10 +16,11 @@ import {
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, needsRehash, standInHash, verifyPassword, type ScryptParams } from '../password.js';
 import { SignInLimiter } from '../sign-in-limits.js';
 import { clientAddress } from './client-address.js';
-import { markCommitted } from './committed.js';
+import { confirmCommitted, markCommitted } from './committed.js';
 import { cookieOptions } from './cookies.js';
 import type { Csrf } from './csrf.js';
 import { isDatabaseRefusal, setRetryAfter } from './errors.js';
+import { refusedBeforeRoute } from './refused-early.js';
 import { CROSS_SITE_MESSAGE, isCrossSite } from './same-site.js';
 import type { Render } from './views.js';
 
@@ -205,6 +206,12 @@ interface FormState {
  * row made or deleted, the first author): on a replica the read-your-writes
  * middleware replays it to the primary, which answers and hands the browser
  * a token, so the next page on any replica waits until the session is there.
+ *
+ * With RYW_DURABILITY=standby each waits for a standby's confirmation too
+ * (settled()), but is never refused for the lack of one: a session or a
+ * sign-out lost in a failover costs a sign-in, not an author's text
+ * (docs/decisions/0010-standby-durability.md). Unconfirmed, the answer
+ * carries no token, as every unconfirmed write's.
  */
 export function authRoutes(options: AuthRoutesOptions): Router {
   const { authors, sessions, csrf, render } = options;
@@ -220,6 +227,11 @@ export function authRoutes(options: AuthRoutesOptions): Router {
   const showSetup = (req: Request, res: Response, status: number, state: FormState) =>
     render(res, 'setup', { ...LIMITS, errors: {}, ...state, taken: false, csrfToken: token(req, res) }, status);
   const showTaken = (res: Response, status: number) => render(res, 'setup', { ...LIMITS, taken: true }, status);
+
+  /** Waits (at most RYW_DURABILITY_WAIT_MS) for the write to be durable; the answer goes out either way. */
+  const settled = async (res: Response): Promise<void> => {
+    await confirmCommitted(res);
+  };
 
   const expiredProblem = (req: Request, what: string) =>
     isCrossSite(req)
@@ -271,6 +283,9 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     const next = safeNext(body.next);
     const state = { name: typedName, next };
     if (!csrf.validateRequest(req)) return showSignIn(req, res, 403, { ...state, problem: expiredProblem(req, 'you were not signed in') });
+    // Nowhere to write the session (no primary: refused-early.ts): the form again, no password checked.
+    const early = refusedBeforeRoute(res);
+    if (early) return refusedWrite(early, res, (status, problem) => showSignIn(req, res, status, { ...state, problem }));
     const name = normalizeName(typedName);
     const password = typeof body.password === 'string' ? normalizePassword(body.password) : '';
     if (name === '' || password === '')
@@ -304,10 +319,11 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     } catch (error) {
       return refusedWrite(error, res, (status, problem) => showSignIn(req, res, status, { ...state, problem }));
     }
+    await settled(res);
     res.redirect(303, next);
   });
 
-  router.post('/signout', form, (req, res) => {
+  router.post('/signout', form, async (req, res) => {
     if (!csrf.validateRequest(req)) {
       // Still signed in: the nav's fresh "Sign out" form is on the page this renders.
       return render(
@@ -323,15 +339,13 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     const id = sessionIdOf(req);
     try {
       // Deleted before the answer: once this commits, the cookie opens nothing, on any instance the row's deletion has reached.
-      if (id !== null) {
-        sessions.deleteSession(hashSessionId(id));
-        markCommitted(res);
-      }
+      if (id !== null) sessions.deleteSession(hashSessionId(id));
     } catch (error) {
       return refusedWrite(error, res, (status, problem) =>
         render(res, 'error', { status, message: `${problem} You are still signed in.` }, status),
       );
     }
+    if (id !== null) await settled(res);
     res.clearCookie(SESSION_COOKIE, cookieOptions(req));
     res.locals.author = null;
     res.redirect(303, '/');
@@ -348,6 +362,8 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     const typedName = typeof body.name === 'string' ? body.name.slice(0, 4 * MAX_NAME_LENGTH) : '';
     if (!csrf.validateRequest(req))
       return showSetup(req, res, 403, { name: typedName, problem: expiredProblem(req, 'no author was created') });
+    const early = refusedBeforeRoute(res);
+    if (early) return refusedWrite(early, res, (status, problem) => showSetup(req, res, status, { name: typedName, problem }));
     if (authors.hasAuthors()) return showTaken(res, 409);
     const checked = validateNewAuthor({ name: typedName, password: body.password });
     if (!checked.ok) return showSetup(req, res, 400, { name: typedName, errors: checked.errors });
@@ -375,6 +391,7 @@ export function authRoutes(options: AuthRoutesOptions): Router {
         created,
       );
     }
+    await settled(res);
     res.redirect(303, '/');
   });
 

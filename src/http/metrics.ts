@@ -1,18 +1,33 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TIMINGS, type ReadYourWritesObserver, type ReplicaNode, type Timing, type TokenRejection } from '../ryw/index.js';
+import type { PageCacheStats } from './page-cache.js';
+import {
+  TIMINGS,
+  type Confirmation,
+  type ReadYourWritesObserver,
+  type ReplicaNode,
+  type Timing,
+  type TokenRejection,
+} from '../ryw/index.js';
 
 /** Wait histogram buckets, in seconds: from "already there" to past any sane budget. */
 export const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** Durability wait buckets, in seconds: a standby next door answers in ms; the default budget is 1 s (RYW_DURABILITY_WAIT_MS). */
+export const DURABILITY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 export interface Metrics extends ReadYourWritesObserver {
+  durability(confirmation: Confirmation): void;
   registry: Registry;
   /** Reports this node's position, waiters and wake-ups (the node comes from readYourWrites(), which takes this as its observer). */
   watch(node: ReplicaNode): void;
+  /** Reports the page cache's hits, misses, evictions and size (page-cache.ts), read when scraped. */
+  watchPageCache(stats: () => PageCacheStats): void;
 }
 
 /** Prometheus metrics for every consistency decision, wait, dropped token and the node's position. */
 export function createMetrics(): Metrics {
   let node: ReplicaNode | null = null;
+  let pageCache: (() => PageCacheStats) | null = null;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const decisions = new Counter({
@@ -26,6 +41,17 @@ export function createMetrics(): Metrics {
     name: 'ryw_wait_seconds',
     help: 'Time requests spent waiting for this replica to reach their token.',
     buckets: WAIT_BUCKETS_S,
+    registers: [registry],
+  });
+  const durabilityWaits = new Histogram({
+    name: 'ryw_durability_wait_seconds',
+    help: 'Time writes waited for a standby to confirm them (RYW_DURABILITY=standby), confirmed or not.',
+    buckets: DURABILITY_BUCKETS_S,
+    registers: [registry],
+  });
+  const durabilityTimeouts = new Counter({
+    name: 'ryw_durability_timeouts_total',
+    help: 'Writes committed on the primary that no standby confirmed in time (answered 503), including when none is configured.',
     registers: [registry],
   });
   const dropped = new Counter({
@@ -63,10 +89,56 @@ export function createMetrics(): Metrics {
     },
   });
 
+  // The cache counts in plain numbers on its hot path; these read them when scraped.
+  const pageCacheCounter = (name: string, help: string, value: (stats: PageCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (pageCache) this.inc(value(pageCache()));
+      },
+    });
+  pageCacheCounter('page_cache_hits_total', 'Shareable pages answered from the page cache (a 304 included).', (s) => s.hits);
+  pageCacheCounter('page_cache_misses_total', 'Shareable pages rendered because the cache did not hold them.', (s) => s.misses);
+  new Counter({
+    name: 'page_cache_evictions_total',
+    help: 'Pages dropped from the cache: to stay within PAGE_CACHE_MB (full), or because the position or generation moved (moved).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!pageCache) return;
+      const { evictions } = pageCache();
+      this.inc({ reason: 'full' }, evictions.full);
+      this.inc({ reason: 'moved' }, evictions.moved);
+    },
+  });
+  const pageCacheGauge = (name: string, help: string, value: (stats: PageCacheStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        if (pageCache) this.set(value(pageCache()));
+      },
+    });
+  pageCacheGauge(
+    'page_cache_bytes',
+    'Bytes the page cache holds (bodies in every coding, keys and a fixed cost per entry).',
+    (s) => s.bytes,
+  );
+  pageCacheGauge('page_cache_entries', 'Pages the page cache holds.', (s) => s.entries);
+  pageCacheGauge('page_cache_max_bytes', 'The page cache bound (PAGE_CACHE_MB); 0: off.', (s) => s.maxBytes);
+
   return {
     registry,
     watch(watched: ReplicaNode) {
       node = watched;
+    },
+    watchPageCache(stats: () => PageCacheStats) {
+      pageCache = stats;
     },
     decided(timing: Timing, waitedMs: number) {
       decisions.inc({ decision: timing });
@@ -74,6 +146,11 @@ export function createMetrics(): Metrics {
     },
     dropped(reason: TokenRejection | 'lineage') {
       dropped.inc({ reason });
+    },
+    durability(confirmation: Confirmation) {
+      durabilityWaits.observe(confirmation.waitedMs / 1000);
+      // A client that left is not a standby's fault.
+      if (!confirmation.confirmed && confirmation.reason !== 'aborted') durabilityTimeouts.inc();
     },
   };
 }

@@ -11,9 +11,16 @@ import type { Metrics } from './metrics.js';
  * the operator's logs and pages, not for anyone who can reach the port.
  */
 export interface Health {
+  /** Always `ok` while the process answers: a failover is no reason for Fly to restart machines. */
   status: 'ok';
   role: 'primary' | 'replica' | 'standalone';
   position: string | null;
+  /**
+   * `known` while writes have somewhere to go (this node takes them, or a
+   * replica names the primary); null while none is named (a failover, a
+   * replica cut off). Never the primary's name (see above).
+   */
+  primary: 'known' | null;
 }
 
 export function health(node: ReplicaNode): Health {
@@ -22,6 +29,7 @@ export function health(node: ReplicaNode): Health {
     status: 'ok',
     role: facts.role,
     position: facts.position === null ? null : formatTxid(facts.position),
+    primary: facts.role === 'replica' && facts.primary === null ? null : 'known',
   };
 }
 

@@ -18,6 +18,8 @@ import { feedRoutes } from './feeds.js';
 import type { Metrics } from './metrics.js';
 import { metricsRoutes, migrateRoutes, opsRoutes } from './ops.js';
 import { withCaughtUp } from './notice.js';
+import { precompressedStatic } from './compression-static.js';
+import { createPageCache } from './page-cache.js';
 import { sameSiteWrites } from './same-site.js';
 import { withSite } from './site.js';
 import { createRenderer } from './views.js';
@@ -26,6 +28,8 @@ export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 /** Paths served without consistency work: they never wait and never set tokens. */
 export const EXEMPT_PATHS = ['/healthz', '/metrics', '/static/', '/favicon.ico'];
+/** How long browsers and shared caches may keep a static file without asking again. */
+export const STATIC_CACHE_CONTROL = 'public, max-age=3600';
 /** Requests slower than this are logged: past any wait budget, something stalled. */
 export const SLOW_REQUEST_MS = 1_000;
 
@@ -56,6 +60,12 @@ export interface AppOptions {
   publicMetrics?: { token: string | null } | null;
   /** CSRF token windows (tests shorten them); see createCsrf(). */
   csrf?: CsrfOptions;
+  /**
+   * The rendered-page cache (page-cache.ts): its bound (PAGE_CACHE_MB; 0
+   * keeps nothing) and the database's generation (see databaseGeneration()).
+   * Without it nothing is cached.
+   */
+  pageCache?: { maxBytes: number; generation: () => string | null };
 }
 
 export function createApp(options: AppOptions): Express {
@@ -67,20 +77,30 @@ export function createApp(options: AppOptions): Express {
   app.set('query parser', 'simple');
 
   const csrf = createCsrf(options.secrets, options.csrf);
+  const pages = createPageCache({
+    maxBytes: options.pageCache?.maxBytes ?? 0,
+    node,
+    generation: options.pageCache?.generation ?? (() => null),
+    site: options.site,
+  });
+  metrics.watchPageCache(pages.stats);
   // Every page's nav says who is signed in (res.locals.author, from sessionMiddleware()),
   // and its head the site's title and description (withSite()).
   // A stale page reloaded once its region caught up says so (withCaughtUp()).
-  const render = withSite(
-    withCaughtUp(
-      withSignedInAuthor(
-        createRenderer(VIEWS_DIR, () => {
-          const { role } = node.role();
-          return { region: node.identity.region, instance: node.identity.instance, role };
-        }),
-        csrf,
+  // A page with nothing of one visitor's is marked shareable (pages.shareable()), as the route gave it.
+  const render = pages.shareable(
+    withSite(
+      withCaughtUp(
+        withSignedInAuthor(
+          createRenderer(VIEWS_DIR, () => {
+            const { role } = node.role();
+            return { region: node.identity.region, instance: node.identity.instance, role };
+          }),
+          csrf,
+        ),
       ),
+      options.site,
     ),
-    options.site,
   );
 
   app.use(
@@ -118,6 +138,8 @@ export function createApp(options: AppOptions): Express {
   // Every write route: after readYourWrites(), so a replica replays a write and the primary refuses it.
   // The article form's own CSRF check refuses it instead (csrf.ts), so that the form comes back with the text.
   app.use(sameSiteWrites({ formPaths: [ARTICLE_FORM_POST, ...AUTH_FORM_PATHS] }));
+  // From memory, compressed once at start; anything else in public/ from disk.
+  app.use('/static', precompressedStatic(PUBLIC_DIR, STATIC_CACHE_CONTROL).middleware);
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   app.get('/favicon.ico', (_req, res) => res.sendFile('favicon.svg', { root: PUBLIC_DIR, headers: { 'Content-Type': 'image/svg+xml' } }));
   const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
@@ -130,6 +152,9 @@ export function createApp(options: AppOptions): Express {
   // session row is here when this looks it up. After the static files and
   // ops routes, which need no session.
   app.use(sessionMiddleware({ sessions: options.sessions, render, csrf, now: options.auth?.now }));
+  // After every decision: the read-your-writes one (a reader behind has waited or
+  // been replayed) and who the visitor is. Before the routes, which it skips on a hit.
+  app.use(pages.middleware);
   // An article form posted while the database is locked comes back with its text (503), not as an error page.
   app.use(keepFormsWhenSessionBusy);
   app.use(authRoutes({ authors: options.authors, sessions: options.sessions, csrf, render, ...options.auth }));

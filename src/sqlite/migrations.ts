@@ -117,6 +117,16 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
   INSERT INTO articles_words (articles_words) VALUES ('rebuild');
   `,
+  // RYW_DURABILITY=standby: one row the primary bumps when a write waits for a
+  // standby that has not reported a position since its stream opened, so that
+  // its next `tx` proves the write (src/sqlite/durability-mark.ts).
+  `
+  CREATE TABLE durability_marks (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    marked INTEGER NOT NULL
+  );
+  INSERT INTO durability_marks (id, marked) VALUES (1, 0);
+  `,
 ];
 
 export const JOURNAL_MODE = 'delete';

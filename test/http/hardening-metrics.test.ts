@@ -91,11 +91,11 @@ describe('METRICS_TOKEN: /metrics on the public port, behind a bearer token', ()
 });
 
 describe('/healthz', () => {
-  it('says only status, role and position, never the names of instances, and is never cached', async () => {
+  it('says only status, role, position and whether a primary is known, never the names of instances, and is never cached', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 7n });
     const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
     const res = await request(app).get('/healthz').expect(200);
-    expect(res.body).toEqual({ status: 'ok', role: 'replica', position: '0000000000000007' });
+    expect(res.body).toEqual({ status: 'ok', role: 'replica', position: '0000000000000007', primary: 'known' });
     expect(res.text).not.toMatch(new RegExp(`syd|${PRIMARY_ID}`));
     expect(res.headers['cache-control']).toBe('no-store');
   });

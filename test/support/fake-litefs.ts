@@ -113,6 +113,8 @@ export class FakeLiteFS {
       databaseClock?: () => number;
       wrapStore?: (store: ArticleStore) => ArticleStore;
       pollMs?: number;
+      /** How long a write waits for a primary when none is named (readYourWrites' primaryWaitMs). */
+      primaryWaitMs?: number;
       /** A LiteFS API whose `/events` stream feeds positions and the role, as LITEFS_API does. */
       events?: URL;
       rywEnabled?: boolean;
@@ -152,7 +154,7 @@ export class FakeLiteFS {
       migrateOnStart: false,
       csrf: options.csrf,
       search: options.search,
-      ryw: { pollMs: options.pollMs, writePaths: options.writePaths },
+      ryw: { pollMs: options.pollMs, writePaths: options.writePaths, primaryWaitMs: options.primaryWaitMs },
       auth: { passwordParams: TEST_SCRYPT, ...options.auth },
     });
     // The store's search workers are terminated in the background: nothing waits on them.

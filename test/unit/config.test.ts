@@ -2,7 +2,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_FALLBACK, DEFAULT_PORT, DEFAULT_TTL_S, DEFAULT_WAIT_MS, loadConfig } from '../../src/config.js';
+import {
+  ConfigError,
+  DEFAULT_DURABILITY_MODE,
+  DEFAULT_DURABILITY_WAIT_MS,
+  DEFAULT_FALLBACK,
+  DEFAULT_PORT,
+  DEFAULT_TTL_S,
+  DEFAULT_WAIT_MS,
+  loadConfig,
+} from '../../src/config.js';
 
 const SECRET = 'a-long-enough-secret-0123456789';
 
@@ -81,5 +90,69 @@ describe('configuration', () => {
 
   it('requires RYW_SECRET when LITEFS_API is set', () => {
     expect(() => loadConfig({ LITEFS_API: 'http://127.0.0.1:20202' })).toThrow(/^RYW_SECRET/);
+  });
+});
+
+describe('durability configuration (RYW_DURABILITY, RYW_STANDBYS, RYW_DURABILITY_WAIT_MS)', () => {
+  /** On LiteFS (LITEFS_API says so), as `standby` requires. */
+  const onLiteFS = { LITEFS_API: 'http://127.0.0.1:20202', RYW_SECRET: SECRET };
+
+  it('is local by default, waiting 1 s when set to standby', () => {
+    expect(DEFAULT_DURABILITY_MODE).toBe('local');
+    expect(DEFAULT_DURABILITY_WAIT_MS).toBe(1_000);
+    expect(loadConfig({}).durability).toEqual({ mode: 'local', standbys: null, waitMs: DEFAULT_DURABILITY_WAIT_MS });
+  });
+
+  it('reads comma-separated LiteFS API URLs', () => {
+    const { durability } = loadConfig({
+      ...onLiteFS,
+      RYW_DURABILITY: 'standby',
+      RYW_STANDBYS: 'http://127.0.0.1:20212, http://[fdaa::3]:20202',
+      RYW_DURABILITY_WAIT_MS: '250',
+    });
+    expect(durability.mode).toBe('standby');
+    expect(durability.waitMs).toBe(250);
+    expect((durability.standbys as URL[]).map((url) => url.href)).toEqual(['http://127.0.0.1:20212/', 'http://[fdaa::3]:20202/']);
+  });
+
+  it('reads one DNS name without a scheme as every address behind it, on LiteFS’s port unless given', () => {
+    expect(loadConfig({ ...onLiteFS, RYW_DURABILITY: 'standby', RYW_STANDBYS: 'fra.myapp.internal' }).durability.standbys).toEqual({
+      dns: 'fra.myapp.internal',
+      port: 20202,
+    });
+    expect(loadConfig({ ...onLiteFS, RYW_STANDBYS: 'fra.myapp.internal:20212' }).durability.standbys).toEqual({
+      dns: 'fra.myapp.internal',
+      port: 20212,
+    });
+  });
+
+  it('takes standby without RYW_STANDBYS (a replica never confirms a write; the cluster gives it to candidates only)', () => {
+    expect(loadConfig({ ...onLiteFS, RYW_DURABILITY: 'standby' }).durability).toMatchObject({ mode: 'standby', standbys: null });
+  });
+
+  it.each([
+    ['RYW_DURABILITY', 'sync'],
+    ['RYW_STANDBYS', 'ftp://127.0.0.1:20202'],
+    ['RYW_STANDBYS', 'http://127.0.0.1:20202,not a url'],
+    ['RYW_STANDBYS', 'http://127.0.0.1:20202/events'],
+    ['RYW_STANDBYS', 'fra.myapp.internal,syd.myapp.internal'],
+    ['RYW_STANDBYS', 'fra_myapp internal'],
+    ['RYW_STANDBYS', 'fra.myapp.internal:99999'],
+    ['RYW_DURABILITY_WAIT_MS', '0'],
+    ['RYW_DURABILITY_WAIT_MS', 'soon'],
+    ['RYW_DURABILITY_WAIT_MS', '60000'],
+  ])('rejects %s=%s with one line naming the variable', (name, value) => {
+    const attempt = () => loadConfig({ ...onLiteFS, [name]: value });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as Error).message.startsWith(`${name}:`)).toBe(true);
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('refuses standby where there is no LiteFS (standalone): nothing could ever confirm a write', () => {
+    expect(() => loadConfig({ RYW_DURABILITY: 'standby' })).toThrow(/^RYW_DURABILITY: standby needs LiteFS/);
   });
 });

@@ -37,11 +37,11 @@ describe('the read-your-writes decision table', () => {
     ['a primary serves writes', write, primary, 'replay', { kind: 'serve', timing: 'none' }],
     ['a replica replays writes to the primary', write, replica, 'replay', { kind: 'replay', target: { instance: 'fra-1' } }],
     [
-      'a replica with an unknown primary refuses writes',
+      'a replica naming no primary has a write wait for one, then refuses it',
       write,
       { ...replica, primary: null },
       'replay',
-      { kind: 'reject', why: expect.any(String) },
+      { kind: 'await-primary', onTimeout: { kind: 'reject', why: expect.any(String) } },
     ],
     [
       'a write never goes back where it came from',
