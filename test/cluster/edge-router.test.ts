@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEdge, DEFAULT_MAX_REPLAYS, type Edge } from '../../tools/edge/edge-router.js';
+import { startEdge, DEFAULT_MAX_REPLAYS, REPLAY_UNREACHABLE_RETRY_AFTER_S, type Edge } from '../../tools/edge/edge-router.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../../tools/edge/request-body.js';
 import { formatFlyReplay, formatReplaySource, parseFlyReplay, parseReplaySource } from '../../src/ryw/fly-replay.js';
 
@@ -228,9 +228,69 @@ describe('edge router, a region with two instances', () => {
     nodes[1]!.live = false; // the primary it names is down: fra-1 is up, but a write must not land there
     seen.length = 0;
     const refused = await fetch(`${edge.regionUrls.syd}/new`, { method: 'POST', body: 'x' });
-    expect(refused.status).toBe(502);
-    expect(await refused.text()).toBe('edge: syd-1 asked to replay to instance=fra-2, which is down\n');
+    // The primary just crashed and the replica still names it: try again, once a new one is elected.
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe(String(REPLAY_UNREACHABLE_RETRY_AFTER_S));
+    expect(await refused.text()).toBe('edge: syd-1 asked to replay to instance=fra-2, which is down; try again in a moment\n');
     expect(seen.map((s) => s.instance)).toEqual(['syd-1']);
+  });
+});
+
+describe('edge router, a replay whose target has just crashed', () => {
+  const apps: http.Server[] = [];
+  /** syd-1 names fra-1 as the primary; fra-1 is "up" as far as the edge knows, but its app refuses or resets connections. */
+  const nodes: { instance: string; region: string; url: string }[] = [];
+  let replicaHits = 0;
+  let edge: Edge;
+  let refusingUrl: string;
+  let resettingUrl: string;
+
+  const listen = async (server: http.Server) => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    apps.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+
+  beforeAll(async () => {
+    const replica = http.createServer((req, res) => {
+      replicaHits++;
+      req.resume();
+      res.writeHead(409, { 'fly-replay': 'instance=fra-1' });
+      res.end();
+    });
+    // A crashed process: its port is free again, so connecting is refused.
+    const gone = http.createServer();
+    refusingUrl = await listen(gone);
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    // A process dying mid-request: the connection is reset.
+    resettingUrl = await listen(http.createServer((req) => req.socket.resetAndDestroy()));
+    nodes.push({ instance: 'syd-1', region: 'syd', url: await listen(replica) }, { instance: 'fra-1', region: 'fra', url: refusingUrl });
+    edge = await startEdge({ nodes: () => nodes, primaryRegion: 'fra', mainPort: 0, regionPorts: { fra: 0, syd: 0 } });
+  });
+  afterAll(async () => {
+    await edge?.close();
+    for (const app of apps) app.close();
+  });
+
+  it.each([
+    ['refused', () => refusingUrl, 'ECONNREFUSED'],
+    ['reset', () => resettingUrl, 'ECONNRESET'],
+  ])('answers 503 with Retry-After, not 502, when the connection is %s', async (_how, url, code) => {
+    nodes[1]!.url = url();
+    replicaHits = 0;
+    const res = await fetch(`${edge.regionUrls.syd}/new`, { method: 'POST', body: 'title=t' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe(String(REPLAY_UNREACHABLE_RETRY_AFTER_S));
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    expect(await res.text()).toBe(`edge: fra-1 cannot be reached (${code}); try again in a moment\n`);
+    expect(replicaHits).toBe(1);
+  });
+
+  it('still answers 502 when the instance a user was routed to first cannot be reached (that is no replay)', async () => {
+    nodes[1]!.url = refusingUrl;
+    const res = await fetch(`${edge.regionUrls.fra}/`);
+    expect(res.status).toBe(502);
+    expect(res.headers.get('retry-after')).toBeNull();
   });
 });
 

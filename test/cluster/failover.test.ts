@@ -13,7 +13,8 @@ import type { ProcessCluster } from '../../tools/cluster/process-cluster-type.js
 import { callControl } from '../../tools/cluster/control-client.js';
 import type { EdgeStatus } from '../../tools/edge/status.js';
 import { Browser } from './browser.js';
-import { articlePath, clusterTierAvailability, startTestCluster } from './harness.js';
+import { articleTitle, hiddenFields as hiddenFieldsOf } from '../../tools/checker/session-client.js';
+import { articlePath, clusterTierAvailability, startTestCluster, WAIT_MS } from './harness.js';
 import { CLUSTER_START_TIMEOUT_MS } from './scenarios.js';
 import { signIn } from './sign-in.js';
 
@@ -47,6 +48,38 @@ async function writeUntilAcknowledged(author: Browser, url: string, title: strin
       await sleep(50);
     }
   }
+}
+
+/**
+ * Reads `path` with `reader`'s token straight on every live node: each must
+ * honour the token (serve the page fresh, or after a wait shorter than the
+ * budget), never drop it and never spend the whole budget on it (LiteFS
+ * #430), and show `title`.
+ */
+async function expectTokenHonoured(cluster: ProcessCluster, reader: Browser, path: string, title: string): Promise<void> {
+  const live = cluster.instances.filter((i) => cluster.node(i).live);
+  expect(live.length).toBe(cluster.instances.length);
+  for (const instance of live) {
+    const page = await reader.get(`${cluster.appUrl(instance)}${path}`);
+    const seen = { instance, status: page.status, decision: page.decision, title: articleTitle(page.body) };
+    expect(seen).toEqual({ instance, status: 200, decision: expect.stringMatching(/^(fresh|waited)$/), title });
+    expect(page.ms, `${instance}: ${page.decision} in ${Math.round(page.ms)} ms`).toBeLessThan(WAIT_MS);
+  }
+}
+
+/** Every acknowledged article, read straight on every node, shows its title. */
+async function expectAllPresent(cluster: ProcessCluster, written: readonly { path: string; title: string }[]): Promise<void> {
+  const reader = new Browser();
+  const missing: string[] = [];
+  for (const instance of cluster.instances) {
+    for (const { path, title } of written) {
+      const page = await reader.get(`${cluster.appUrl(instance)}${path}`);
+      const shown = page.status === 200 ? articleTitle(page.body) : null;
+      if (shown !== title)
+        missing.push(`${instance} ${path}: ${page.status} ${JSON.stringify(shown)} (acknowledged ${JSON.stringify(title)})`);
+    }
+  }
+  expect(missing).toEqual([]);
 }
 
 describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
@@ -83,6 +116,12 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
 
   it('crash: a new primary within 2 x TTL + lock delay + 2 s, writes succeed again, and the lag on a link follows it; the old primary rejoins as a replica and catches up', async () => {
     await author.postArticle(cluster.edgeUrl('syd'), title('Before the crash'));
+    // A reader whose last write the old primary acknowledged: its token is fra-1's.
+    const oldReader = new Browser();
+    await signIn(oldReader, cluster.edgeUrl('ewr'));
+    const oldTitle = title('Token of the old primary');
+    const old = await oldReader.postArticle(cluster.edgeUrl('ewr'), oldTitle);
+    expect(old.page.hops).toEqual(['ewr-1', 'fra-1']);
     await cluster.waitForSync(10_000);
     const lagMs = 400;
     await cluster.lag('ewr-1', lagMs); // what ewr-1 receives, from whoever is primary
@@ -117,6 +156,8 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
     expect(await cluster.waitForPrimary(1000)).toBe('fra-2');
     const synced = await cluster.waitForSync(15_000);
     expect(await cluster.node('fra-1').position()).toEqual(synced);
+    // The old primary's token, on every node of the new primary's cluster, the old primary among them.
+    await expectTokenHonoured(cluster, oldReader, articlePath(old.location), oldTitle);
     const status = (await (await fetch(`${cluster.edgeUrl()}/_cluster/status.json`)).json()) as EdgeStatus;
     expect(status.nodes.find((n) => n.instance === 'fra-1')).toMatchObject({ role: 'replica', leaseHolder: false, live: true });
     expect(cluster.primaryChanges().map((c) => [c.from, c.to])).toEqual([
@@ -126,23 +167,28 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
     ]);
   }, 60_000);
 
-  it('handoff: the lease moves to the other candidate within a second or two, and writes keep succeeding (at most a 503 with Retry-After meanwhile)', async () => {
+  it("handoff: the lease moves to the other candidate within a second or two, writes keep succeeding (at most a 503 with Retry-After meanwhile), none acknowledged is lost, and the old primary's tokens are honoured everywhere", async () => {
     await cluster.waitForSync(10_000);
+    const oldReader = new Browser();
+    await signIn(oldReader, cluster.edgeUrl('syd'));
+    const oldTitle = title('Token of fra-2');
+    const old = await oldReader.postArticle(cluster.edgeUrl('syd'), oldTitle);
+    expect(old.page.hops).toEqual(['syd-1', 'fra-2']);
     const answers: { status: number; retryAfter: string | null; hops: readonly string[] }[] = [];
+    const acknowledged: { path: string; title: string }[] = [];
     let writing = true;
+    // Signed in before the clock starts: a sign-in is a write too, and its password hash alone can outlast the 300 ms below.
+    const client = new Browser();
+    await signIn(client, cluster.edgeUrl('ewr'));
     const writer = (async () => {
-      const client = new Browser();
-      await signIn(client, cluster.edgeUrl('ewr'));
       for (let i = 0; writing || i < 3; i++) {
         const base = cluster.edgeUrl(i % 2 === 0 ? 'ewr' : 'fra');
         const form = await client.get(`${base}/new`);
         const csrf = /name="_csrf"\s+value="([^"]+)"/.exec(form.body)?.[1] ?? '';
-        const page = await client.postForm(`${base}/new`, {
-          title: title('During the handoff'),
-          content: 'Written while the lease moves.',
-          _csrf: csrf,
-        });
+        const sent = title('During the handoff');
+        const page = await client.postForm(`${base}/new`, { title: sent, content: 'Written while the lease moves.', _csrf: csrf });
         answers.push({ status: page.status, retryAfter: page.headers.get('retry-after'), hops: page.hops });
+        if (page.status === 303) acknowledged.push({ path: articlePath(page.headers.get('location')!), title: sent });
       }
     })();
     await sleep(300);
@@ -160,6 +206,9 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
     expect(answers.filter((a) => a.status === 303).length).toBeGreaterThan(3);
     expect(answers.at(-1)).toMatchObject({ status: 303 });
     expect(answers.at(-1)!.hops.at(-1)).toBe('fra-1'); // written on the new primary
+    await cluster.waitForSync(15_000);
+    await expectAllPresent(cluster, acknowledged);
+    await expectTokenHonoured(cluster, oldReader, articlePath(old.location), oldTitle);
   }, 60_000);
 
   it('refuses what makes no sense right now (control API 400, CLI exit 2 with one line) and changes nothing', async () => {
@@ -223,6 +272,104 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
     expect(html).toContain('id="changes"');
     expect(html).toContain('Lease: Consul, held by');
   }, 30_000);
+
+  it('durability local (the default): a crash while the standby is cut off loses an acknowledged write, on every node', async () => {
+    const primary = await cluster.waitForPrimary(1000);
+    const standby = primary === 'fra-1' ? 'fra-2' : 'fra-1';
+    const kept = await author.postArticle(cluster.edgeUrl('ewr'), title('Kept'));
+    await cluster.waitForSync(10_000);
+    await cluster.cut(standby);
+    const lost = await author.postArticle(cluster.edgeUrl('ewr'), title('Acknowledged, then lost'));
+    expect(lost.page.hops).toEqual(['ewr-1', primary]); // acknowledged by the primary alone
+    await cluster.kill('primary');
+    // Once the dead holder's lease has expired, the healed standby takes it without the write it never got.
+    await sleep(failoverBoundMs - 2000 + 300);
+    await cluster.heal(standby);
+    expect(await cluster.waitForPrimary(failoverBoundMs + 10_000)).toBe(standby);
+    await cluster.start(primary);
+    await cluster.waitForSync(15_000);
+    const reader = new Browser();
+    for (const instance of cluster.instances) {
+      expect((await reader.get(`${cluster.appUrl(instance)}${articlePath(kept.location)}`)).status, instance).toBe(200);
+      expect((await reader.get(`${cluster.appUrl(instance)}${articlePath(lost.location)}`)).status, instance).toBe(404);
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!tier.run)('durability standby (RYW_DURABILITY=standby): a write is acknowledged once the other candidate has it', () => {
+  let cluster: ProcessCluster;
+  let author: Browser;
+  let failoverBoundMs = 0;
+  let counter = 0;
+  const title = (what: string): string => `${what} ${++counter} ${Date.now().toString(36)}`;
+  const DURABILITY_WAIT_MS = 1000;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster({ env: { RYW_DURABILITY: 'standby', RYW_DURABILITY_WAIT_MS: String(DURABILITY_WAIT_MS) } });
+    if (cluster.lease.type !== 'consul') throw new Error('the default cluster must run on a Consul lease');
+    failoverBoundMs = 2 * cluster.lease.ttlMs + cluster.lease.lockDelayMs + 2000;
+    author = new Browser();
+    await signIn(author, cluster.edgeUrl('fra'));
+  }, CLUSTER_START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 60_000);
+
+  it('answers a write only once the standby has it, however late its link delivers it', async () => {
+    const lagMs = 300;
+    await cluster.lag('fra-2', lagMs);
+    try {
+      const { page } = await author.postArticle(cluster.edgeUrl('syd'), title('Confirmed by fra-2'));
+      const [primaryPos, standbyPos] = await Promise.all([cluster.node('fra-1').position(), cluster.node('fra-2').position()]);
+      expect(page.hops).toEqual(['syd-1', 'fra-1']);
+      expect(page.ms).toBeGreaterThanOrEqual(lagMs * 0.9); // it waited for the lagging standby…
+      expect(standbyPos!.txid).toBe(primaryPos!.txid); // …and the standby had it when the 303 came
+    } finally {
+      await cluster.heal('fra-2');
+    }
+  }, 30_000);
+
+  it('loses nothing acknowledged when the primary is killed right after its last answer', async () => {
+    const written: { path: string; title: string }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const sent = title('Acknowledged just before the crash');
+      const { location } = await author.postArticle(cluster.edgeUrl(i % 2 === 0 ? 'ewr' : 'fra'), sent);
+      written.push({ path: articlePath(location), title: sent });
+    }
+    expect(await cluster.kill('primary')).toEqual(['fra-1']);
+    expect(await cluster.waitForPrimary(failoverBoundMs + 10_000)).toBe('fra-2');
+    await cluster.start('fra-1');
+    await cluster.waitForSync(15_000);
+    await expectAllPresent(cluster, written);
+  }, 60_000);
+
+  it('with the standby cut off, answers 503 with Retry-After and the form kept instead of acknowledging; a crash then loses nothing acknowledged', async () => {
+    const primary = await cluster.waitForPrimary(1000);
+    const standby = primary === 'fra-1' ? 'fra-2' : 'fra-1';
+    const kept = title('Confirmed before the cut');
+    const before = await author.postArticle(cluster.edgeUrl('ewr'), kept);
+    await cluster.waitForSync(10_000);
+    await cluster.cut(standby);
+    const form = await author.get(`${cluster.edgeUrl('ewr')}/new`);
+    const unconfirmed = title('Saved on the primary only');
+    const page = await author.postForm(`${cluster.edgeUrl('ewr')}/new`, {
+      ...hiddenFieldsOf(form.body),
+      title: unconfirmed,
+      content: 'Typed text.',
+    });
+    expect(page.status).toBe(503);
+    expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(page.ms).toBeGreaterThanOrEqual(DURABILITY_WAIT_MS * 0.9);
+    expect(page.body).toContain(unconfirmed.replaceAll('&', '&amp;')); // the form, with everything typed
+    await cluster.kill('primary');
+    await sleep(failoverBoundMs - 2000 + 300);
+    await cluster.heal(standby);
+    expect(await cluster.waitForPrimary(failoverBoundMs + 10_000)).toBe(standby);
+    await cluster.start(primary);
+    await cluster.waitForSync(15_000);
+    await expectAllPresent(cluster, [{ path: articlePath(before.location), title: kept }]);
+  }, 60_000);
 });
 
 describe.skipIf(!tier.run)('a static lease (--lease static)', () => {

@@ -439,6 +439,68 @@ describe('checkHistory: deletes', () => {
   });
 });
 
+describe('checkHistory: failover', () => {
+  it('flags an acknowledged article whose id is acknowledged again for another publication (a failover lost it), for one session or two', () => {
+    // s1's article 2 is lost with the primary; the new primary hands id 2 out again, to s2 and then (3) to s1 itself.
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      write(100, 2),
+      write(200, 3, { title: 'first 3' }),
+      { type: 'nemesis', time: 200, action: 'kill', region: null, instances: ['fra-1'] },
+      { type: 'primary', time: 300, from: 'fra-1', to: null },
+      { type: 'primary', time: 2400, from: null, to: 'fra-2' },
+      write(2500, 2, { session: 's2', title: 'someone else' }),
+      write(2600, 3, { title: 'second 3' }),
+      ...finals({ 1: 't1', 2: 'someone else', 3: 'second 3' }),
+    ]);
+    expect(result.violationsByKind['lost-write']).toBe(2);
+    expect(result.violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(
+        /^article 2 \(acknowledged: "t2"\) was lost: its id was acknowledged again \d+ ms later for another publication, "someone else" \(s2 op \d+\)$/,
+      ),
+      expect.stringMatching(/^article 3 \(acknowledged: "first 3"\) was lost: .* "second 3"/),
+    ]);
+    // Each session's last publication of the id is what the final reads are held to: both are there.
+    expect(result.violations.every((v) => v.session === 's1')).toBe(true);
+    expect(result.primaryChanges).toEqual([
+      { time: 300, from: 'fra-1', to: null },
+      { time: 2400, from: null, to: 'fra-2', afterKillMs: 2200, withoutPrimaryMs: 2100 },
+    ]);
+    expect(formatSummary(result)).toContain(
+      'primary changes: 2: 0.3 s fra-1 -> (nobody), 2.4 s (nobody) -> fra-2 (2.2 s after the kill, 2.1 s without a primary)',
+    );
+  });
+
+  it('passes a failover that lost nothing, counts unknown writes by what they got, and lists a handoff', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      write(100, null, { status: null, error: 'fetch failed' }),
+      write(200, null, { status: 503 }),
+      write(300, null, { status: 503 }),
+      { type: 'primary', time: 400, from: 'fra-1', to: 'fra-2' },
+      write(500, 2),
+      ...finals({ 1: 't1', 2: 't2' }),
+    ]);
+    expect(result.violations).toEqual([]);
+    expect(result.unknownWrites).toBe(3);
+    expect(result.unknownByStatus).toEqual({ 'no answer': 1, '503': 2 });
+    const summary = formatSummary(result);
+    expect(summary).toContain('3 of unknown outcome (503 2, no answer 1)');
+    expect(summary).toContain('primary changes: 1: 0.4 s fra-1 -> fra-2\n');
+  });
+
+  it('allows a write the durability wait on top of the budget with standby durability, and not a read', () => {
+    const ops = (m: RunMeta) =>
+      checkHistory([m, write(0, 1, { end: 2_400 }), article(3_000, 1, 't1', { end: 4_600 }), ...finals({ 1: 't1' })], { marginMs: 1_000 });
+    expect(ops(meta).violationsByKind['over-budget']).toBe(2);
+    const standby = ops({ ...meta, durability: 'standby', durabilityWaitMs: 1_000 });
+    expect(standby.violationsByKind['over-budget']).toBe(1);
+    expect(standby.violations[0]!.message).toMatch(/^GET \/articles\/1 via ewr took 1600 ms \(budget 500 \+ margin 1000\)$/);
+  });
+});
+
 describe('checkHistory: signing in', () => {
   it('flags a page or a form showing the session signed out after its sign-in was acknowledged', () => {
     const toSignIn = { status: 303, signedIn: false, location: '/signin?next=%2Fnew' } as const;

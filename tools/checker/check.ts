@@ -27,9 +27,13 @@ import { OP_KINDS, WRITE_KINDS } from './history.js';
  *    it signed out, and no form sends it to sign in again.
  * 5. lost-write: after the run, every node shows every article in the state
  *    its last acknowledged write left (or a later write of unknown outcome).
+ *    An id acknowledged for a second publication is a loss too: the app never
+ *    hands an id out twice, so the database that did had lost the first one
+ *    (a failover that lost writes: the new primary reuses their ids).
  * 6. over-budget: no session request takes longer than the wait budget plus a
  *    margin (the app's own reported wait, and the client's whole round trip;
  *    for a sign-in only the former: its time is the password hash, on purpose).
+ *    With `standby` durability a write may also wait RYW_DURABILITY_WAIT_MS.
  *
  * No answer, a 5xx or another 4xx is not a read: it shows nothing, and
  * claims nothing.
@@ -88,6 +92,20 @@ export interface CheckResult {
   /** The app's reported waits of reads that waited and were then served (ms). */
   readonly waits: Distribution;
   readonly nemesis: Readonly<Record<string, number>>;
+  /** Unknown-outcome writes by what they got: `no answer`, `503`, `502`, … */
+  readonly unknownByStatus: Readonly<Record<string, number>>;
+  /** Every change of the lease holder during the run, in order (null: nobody held it). */
+  readonly primaryChanges: readonly PrimaryChange[];
+}
+
+export interface PrimaryChange {
+  readonly time: number;
+  readonly from: string | null;
+  readonly to: string | null;
+  /** For a change to a primary after a time without one: how long there was none (ms). */
+  readonly withoutPrimaryMs?: number;
+  /** For a change to a primary after the nemesis killed the last one: how long since that kill (ms). */
+  readonly afterKillMs?: number;
 }
 
 /** How a session read was served, as a reader would tell: a second hop means the edge replayed it. */
@@ -209,6 +227,8 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   const meta = history.find((e): e is RunMeta => e.type === 'meta');
   if (!meta) throw new Error('history has no meta entry: not a checker history');
   const limitMs = meta.budgetMs + marginMs;
+  // A write with standby durability may wait for its standby too, on purpose, as long as the apps allow.
+  const writeLimitMs = limitMs + (meta.durability === 'standby' ? (meta.durabilityWaitMs ?? 0) : 0);
   const ops = history.filter((e): e is OpRecord => e.type === 'op');
   const complete = history.some((e) => e.type === 'phase' && e.phase === 'final-done');
 
@@ -221,12 +241,19 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   let unknown = 0;
   const decisions: Record<string, number> = {};
   const nemesis: Record<string, number> = {};
+  const unknownByStatus: Record<string, number> = {};
   const readLatencies: number[] = [];
   const waits: number[] = [];
   for (const entry of history) if (entry.type === 'nemesis') nemesis[entry.action] = (nemesis[entry.action] ?? 0) + 1;
 
   // Every article's writes in the order they were sent (one session writes each: its author's).
   const articles = new Map<number, ArticleWrite[]>();
+  /**
+   * The same, for the final check, per publication: an id acknowledged for a
+   * second publication starts a new list, and the one before it was lost.
+   */
+  const incarnations = new Map<number, ArticleWrite[]>();
+  const replaced: { readonly id: number; readonly writes: readonly ArticleWrite[]; readonly by: ArticleWrite }[] = [];
   /** When each session was first told it was signed in. */
   const signedInAt = new Map<string, number>();
   for (const op of ops) {
@@ -242,12 +269,22 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     }
     if (outcome === 'acknowledged') acknowledgedByKind[op.kind as ArticleWriteKind]++;
     else if (outcome === 'refused') refused++;
-    else unknown++;
+    else {
+      unknown++;
+      const got = op.status === null ? 'no answer' : String(op.status);
+      unknownByStatus[got] = (unknownByStatus[got] ?? 0) + 1;
+    }
     if (typeof op.articleId !== 'number') continue; // a publication without its 303 names no article
     const state: State = op.kind === 'delete' ? { kind: 'gone' } : { kind: 'version', title: op.title ?? null };
+    const write: ArticleWrite = { op, outcome, state };
     const list = articles.get(op.articleId) ?? [];
-    list.push({ op, outcome, state });
+    list.push(write);
     articles.set(op.articleId, list);
+    const current = incarnations.get(op.articleId) ?? [];
+    if (op.kind === 'write' && outcome === 'acknowledged' && current.some((w) => w.op.kind === 'write' && w.outcome === 'acknowledged')) {
+      replaced.push({ id: op.articleId, writes: current, by: write });
+      incarnations.set(op.articleId, [write]);
+    } else incarnations.set(op.articleId, [...current, write]);
   }
   for (const list of articles.values()) list.sort((a, b) => a.op.start - b.op.start);
   /** The session's own writes of an article (others' reads are owed nothing). */
@@ -262,18 +299,12 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   for (const op of ops) {
     if (op.kind === 'final-read') continue;
     const took = op.end - op.start;
-    if (took > limitMs && op.kind !== 'sign-in') {
-      violation(
-        'over-budget',
-        op,
-        `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
-      );
-    } else if (op.waitMs !== null && op.waitMs > limitMs) {
-      violation(
-        'over-budget',
-        op,
-        `${op.method} ${op.path} via ${op.region}: the app reports waiting ${op.waitMs} ms (budget ${meta.budgetMs} + margin ${marginMs})`,
-      );
+    const limit = op.method === 'POST' ? writeLimitMs : limitMs;
+    const allowance = `budget ${meta.budgetMs} + margin ${marginMs}${limit > limitMs ? ` + durability wait ${limit - limitMs}` : ''}`;
+    if (took > limit && op.kind !== 'sign-in') {
+      violation('over-budget', op, `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (${allowance})`);
+    } else if (op.waitMs !== null && op.waitMs > limit) {
+      violation('over-budget', op, `${op.method} ${op.path} via ${op.region}: the app reports waiting ${op.waitMs} ms (${allowance})`);
     }
 
     const signedIn = signedInAt.get(op.session);
@@ -336,7 +367,17 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     const finals = new Map<string, OpRecord>();
     for (const op of ops)
       if (op.kind === 'final-read' && typeof op.articleId === 'number') finals.set(`${op.instance ?? op.region}/${op.articleId}`, op);
-    for (const [id, writes] of articles) {
+    for (const { id, writes, by } of replaced) {
+      const expected = expectedAt(writes, Infinity);
+      if (!expected) continue;
+      violations.push({
+        kind: 'lost-write',
+        session: expected.last.op.session,
+        op: expected.last.op.id,
+        message: `article ${id} (acknowledged: ${describeState(expected.last.state)}) was lost: its id was acknowledged again ${Math.round(by.op.end - expected.last.op.end)} ms later for another publication, ${describeState(by.state)} (${by.op.session} op ${by.op.id})`,
+      });
+    }
+    for (const [id, writes] of incarnations) {
       const expected = expectedAt(writes, Infinity);
       if (!expected) continue;
       for (const node of nodes) {
@@ -374,7 +415,34 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     readLatency: distribution(readLatencies),
     waits: distribution(waits),
     nemesis,
+    unknownByStatus,
+    primaryChanges: primaryChangesOf(history),
   };
+}
+
+/** The lease holder's changes in the history, each change to a primary after none with how long there was none. */
+function primaryChangesOf(history: readonly HistoryEntry[]): PrimaryChange[] {
+  const changes: PrimaryChange[] = [];
+  let noneSince: number | null = null;
+  let killedAt: number | null = null;
+  for (const entry of history) {
+    if (entry.type === 'nemesis' && entry.action === 'kill') killedAt = entry.time;
+    if (entry.type !== 'primary') continue;
+    const { time, from, to } = entry;
+    if (to === null) noneSince = time;
+    changes.push({
+      time,
+      from,
+      to,
+      ...(to !== null && killedAt !== null ? { afterKillMs: time - killedAt } : {}),
+      ...(to !== null && noneSince !== null ? { withoutPrimaryMs: time - noneSince } : {}),
+    });
+    if (to !== null) {
+      noneSince = null;
+      killedAt = null;
+    }
+  }
+  return changes;
 }
 
 /**
@@ -473,6 +541,20 @@ export function distribution(values: readonly number[]): Distribution {
   return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1]! };
 }
 
+/** `none`, or each change on the run's clock: `7.4 s (nobody) -> fra-2 (2.6 s after the kill, 0.3 s without a primary)`. */
+export function formatPrimaryChanges(changes: readonly PrimaryChange[]): string {
+  if (changes.length === 0) return 'none';
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const items = changes.map((c) => {
+    const notes = [
+      ...(c.afterKillMs !== undefined ? [`${s(c.afterKillMs)} after the kill`] : []),
+      ...(c.withoutPrimaryMs !== undefined ? [`${s(c.withoutPrimaryMs)} without a primary`] : []),
+    ];
+    return `${s(c.time)} ${c.from ?? '(nobody)'} -> ${c.to ?? '(nobody)'}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
+  });
+  return `${changes.length}: ${items.join(', ')}`;
+}
+
 /** The summary a person reads: counts, violations by kind (the first few spelled out), decisions, waits. */
 export function formatSummary(result: CheckResult, maxListed = 10): string {
   const ms = (d: Distribution) =>
@@ -486,11 +568,12 @@ export function formatSummary(result: CheckResult, maxListed = 10): string {
   const acked = result.acknowledgedByKind;
   const lines = [
     `operations: ${counts(result.operations)}`,
-    `writes: ${result.acknowledgedWrites} acknowledged (publish ${acked.write}, edit ${acked.edit}, delete ${acked.delete}), ${result.refusedWrites} refused, ${result.unknownWrites} of unknown outcome; sign-ins ${acked['sign-in']}`,
+    `writes: ${result.acknowledgedWrites} acknowledged (publish ${acked.write}, edit ${acked.edit}, delete ${acked.delete}), ${result.refusedWrites} refused, ${result.unknownWrites} of unknown outcome${result.unknownWrites > 0 ? ` (${counts(result.unknownByStatus)})` : ''}; sign-ins ${acked['sign-in']}`,
     `reads served: ${counts(result.decisions)}`,
     `read round trips: ${ms(result.readLatency)}`,
     `waits (reads that waited, then were served): ${ms(result.waits)}`,
     `nemesis: ${counts(result.nemesis)}`,
+    `primary changes: ${formatPrimaryChanges(result.primaryChanges)}`,
     `violations: ${result.violations.length} (${VIOLATION_KINDS.map((k) => `${k} ${result.violationsByKind[k]}`).join(', ')})`,
   ];
   for (const v of result.violations.slice(0, maxListed)) lines.push(`  ${v.kind} [${v.session} op ${v.op}] ${v.message}`);

@@ -10,14 +10,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_REGIONS } from '../cluster/cluster.js';
 import { startProcessCluster } from '../cluster/process-cluster.js';
-import { DEFAULT_WAIT_MS } from '../../src/config.js';
+import { DEFAULT_DURABILITY_WAIT_MS, DEFAULT_WAIT_MS } from '../../src/config.js';
 import { DEFAULT_MARGIN_MS, formatSummary } from './check.js';
-import { checkerFallbacks, DEFAULT_LAG_MAX_MS, runCheck } from './runner.js';
+import { DEFAULT_FAILOVER_LAG_MAX_MS } from './failover-nemesis.js';
+import { checkerFallbacks, DEFAULT_LAG_MAX_MS, runCheck, type NemesisPlan } from './runner.js';
 
 export const DEFAULT_DURATION_S = 30;
 export const DEFAULT_SESSIONS = 6;
 /** Where histories go unless --history says otherwise (git-ignored by the `.`). */
 export const DEFAULT_HISTORY_DIR = '.checker';
+/** The nemeses a run can choose: lag and cuts on replicas, the primary moving, or the durability control. */
+export const NEMESES = ['random', 'failover', 'lose-writes'] as const;
 
 const USAGE = `usage: npm run check:ryw -- [options]
 
@@ -27,7 +30,16 @@ const USAGE = `usage: npm run check:ryw -- [options]
   --regions fra,ewr,syd  the first is the primary's
   --budget-ms ${DEFAULT_WAIT_MS}      RYW_WAIT_MS of the apps
   --margin-ms ${DEFAULT_MARGIN_MS}     slack on top of the budget before a request counts as over budget
-  --lag-max-ms ${DEFAULT_LAG_MAX_MS}   the nemesis's largest lag
+  --nemesis random     random: lag, jitter and cuts on the replicas' links;
+                       failover: crash the primary (started again seconds later), also once with the
+                         standby cut off, hand the lease off, lag the standby candidate's link
+                         (needs the Consul lease: 2 candidates; pair it with --durability standby);
+                       lose-writes: the control: cut the standby, kill the primary, heal (with
+                         --durability local it loses acknowledged writes: expect lost-write)
+  --durability local   the apps' RYW_DURABILITY: local, or standby (a write is acknowledged once a
+                       standby candidate has it)
+  --durability-wait-ms ${DEFAULT_DURABILITY_WAIT_MS}  the apps' RYW_DURABILITY_WAIT_MS
+  --lag-max-ms ${DEFAULT_LAG_MAX_MS}   the nemesis's largest lag (failover: ${DEFAULT_FAILOVER_LAG_MAX_MS}, on the standby's link)
   --no-cuts            never partition a replica
   --ryw off            run the apps with RYW_ENABLED=false (the control: expect violations)
   --history FILE       where to write the history (default ${DEFAULT_HISTORY_DIR}/history-<time>.jsonl)
@@ -43,7 +55,10 @@ async function main(argv: readonly string[]): Promise<number> {
       regions: { type: 'string' },
       'budget-ms': { type: 'string', default: String(DEFAULT_WAIT_MS) },
       'margin-ms': { type: 'string', default: String(DEFAULT_MARGIN_MS) },
-      'lag-max-ms': { type: 'string', default: String(DEFAULT_LAG_MAX_MS) },
+      'lag-max-ms': { type: 'string' },
+      nemesis: { type: 'string', default: 'random' },
+      durability: { type: 'string', default: 'local' },
+      'durability-wait-ms': { type: 'string', default: String(DEFAULT_DURABILITY_WAIT_MS) },
       'no-cuts': { type: 'boolean', default: false },
       ryw: { type: 'string', default: 'on' },
       history: { type: 'string' },
@@ -65,7 +80,14 @@ async function main(argv: readonly string[]): Promise<number> {
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Math.floor(number('seed', values.seed, 0));
   const budgetMs = Math.floor(number('budget-ms', values['budget-ms'], 0));
   const marginMs = number('margin-ms', values['margin-ms'], 0);
-  const lagMaxMs = number('lag-max-ms', values['lag-max-ms'], 0);
+  const nemesisKind = values.nemesis as (typeof NEMESES)[number];
+  if (!NEMESES.includes(nemesisKind)) throw new UsageError(`--nemesis: one of ${NEMESES.join(', ')}, got ${values.nemesis}`);
+  const defaultLag = nemesisKind === 'failover' ? DEFAULT_FAILOVER_LAG_MAX_MS : DEFAULT_LAG_MAX_MS;
+  const lagMaxMs = number('lag-max-ms', values['lag-max-ms'] ?? String(defaultLag), 0);
+  if (values.durability !== 'local' && values.durability !== 'standby')
+    throw new UsageError(`--durability: local or standby, got ${values.durability}`);
+  const durability = values.durability;
+  const durabilityWaitMs = Math.floor(number('durability-wait-ms', values['durability-wait-ms'], 1));
   if (values.ryw !== 'on' && values.ryw !== 'off') throw new UsageError(`--ryw: on or off, got ${values.ryw}`);
   const rywEnabled = values.ryw === 'on';
   const regions = values.regions
@@ -82,15 +104,27 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   historyPath = resolve(historyPath);
 
+  const nemesis: NemesisPlan =
+    nemesisKind === 'failover'
+      ? { kind: 'failover', lagMaxMs }
+      : nemesisKind === 'lose-writes'
+        ? { kind: 'lose-writes', cycles: Math.max(1, Math.floor(durationS / 12)) }
+        : { kind: 'random', lagMaxMs, cuts: !values['no-cuts'] };
   console.log(
-    `check:ryw: seed ${seed}, ${durationS} s, ${sessions} sessions, regions ${regions.join(',')}, budget ${budgetMs} ms, read-your-writes ${rywEnabled ? 'on' : 'OFF'}`,
+    `check:ryw: seed ${seed}, ${durationS} s, ${sessions} sessions, regions ${regions.join(',')}, budget ${budgetMs} ms, read-your-writes ${rywEnabled ? 'on' : 'OFF'}, nemesis ${nemesisKind}, durability ${durability}`,
   );
   const dir = await mkdtemp(join(tmpdir(), 'litefs-checker-'));
   const cluster = await startProcessCluster({
     dir,
     basePort: 0,
     regions,
-    env: { RYW_WAIT_MS: String(budgetMs), RYW_ENABLED: String(rywEnabled), RYW_FALLBACK: 'replay' },
+    env: {
+      RYW_WAIT_MS: String(budgetMs),
+      RYW_ENABLED: String(rywEnabled),
+      RYW_FALLBACK: 'replay',
+      RYW_DURABILITY: durability,
+      RYW_DURABILITY_WAIT_MS: String(durabilityWaitMs),
+    },
     nodeEnv: Object.fromEntries(Object.entries(fallbacks).map(([region, fallback]) => [region, { RYW_FALLBACK: fallback }])),
   }).catch(async (err: unknown) => {
     await rm(dir, { recursive: true, force: true });
@@ -117,7 +151,9 @@ async function main(argv: readonly string[]): Promise<number> {
       rywEnabled,
       fallbacks,
       marginMs,
-      nemesis: { kind: 'random', lagMaxMs, cuts: !values['no-cuts'] },
+      nemesis,
+      durability,
+      durabilityWaitMs,
       log: (line) => console.error(`check:ryw: ${line}`),
     });
     console.log(formatSummary(result));

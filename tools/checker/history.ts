@@ -6,8 +6,12 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
  * line describes the run; the checker (check.ts) needs nothing else.
  */
 
-/** 2: sessions sign in, edit and delete; final reads name their instance. A version 1 history still checks. */
-export const HISTORY_VERSION = 2;
+/**
+ * 2: sessions sign in, edit and delete; final reads name their instance.
+ * 3: the failover nemesis (kill, start, handoff), every primary change, and
+ * the apps' durability. Older histories still check.
+ */
+export const HISTORY_VERSION = 3;
 
 /**
  * What a session did: the op kinds a history holds. Writes (POSTs): `sign-in`
@@ -50,6 +54,10 @@ export interface RunMeta {
   /** RYW_FALLBACK per region. */
   readonly fallbacks: Readonly<Record<string, string>>;
   readonly sessions: number;
+  /** The apps' RYW_DURABILITY (`local` when absent: version 2 and older). */
+  readonly durability?: 'local' | 'standby';
+  /** The apps' RYW_DURABILITY_WAIT_MS: how long a write may wait for a standby on top of the budget. */
+  readonly durabilityWaitMs?: number;
 }
 
 export interface OpRecord {
@@ -107,14 +115,29 @@ export interface OpRecord {
   readonly signedIn?: boolean | null;
 }
 
+/** What the nemesis does: faults on replication links, and (failover) crashes, restarts and handoffs of nodes. */
+export type NemesisAction = 'lag' | 'cut' | 'heal' | 'kill' | 'start' | 'handoff';
+
 export interface NemesisRecord {
   readonly type: 'nemesis';
+  /** When the action was done (its call returned). */
   readonly time: number;
-  readonly action: 'lag' | 'cut' | 'heal';
-  /** null: every replica. */
+  readonly action: NemesisAction;
+  /** The target: a region or an instance (`fra-2`); null: every replica (heal), or the primary (kill, handoff). */
   readonly region: string | null;
   readonly lagMs?: number;
   readonly jitterMs?: number;
+  /** kill: the instances killed; handoff: the new primary. */
+  readonly instances?: readonly string[];
+}
+
+/** One change of the lease holder as the cluster saw it (null: nobody holds the lease). */
+export interface PrimaryRecord {
+  readonly type: 'primary';
+  /** On the run's clock (ms since it started). */
+  readonly time: number;
+  readonly from: string | null;
+  readonly to: string | null;
 }
 
 /** Marks the end of the session phase: final reads follow after healing and syncing. */
@@ -124,7 +147,7 @@ export interface PhaseRecord {
   readonly phase: 'sessions-done' | 'synced' | 'final-done';
 }
 
-export type HistoryEntry = RunMeta | OpRecord | NemesisRecord | PhaseRecord;
+export type HistoryEntry = RunMeta | OpRecord | NemesisRecord | PrimaryRecord | PhaseRecord;
 
 /** Appends entries to a JSONL file as they happen. */
 export class HistoryWriter {

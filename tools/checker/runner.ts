@@ -1,6 +1,14 @@
 import { HOME_PAGE_SIZE } from '../../src/article.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
+import {
+  runFailoverNemesis,
+  runLoseWritesNemesis,
+  watchPrimaryChanges,
+  type FailoverCluster,
+  type FailoverPlan,
+  type LoseWritesPlan,
+} from './failover-nemesis.js';
 import { HISTORY_VERSION, HistoryWriter, type HistoryEntry, type OpKind, type OpRecord } from './history.js';
 import { seededRandom } from './random.js';
 import {
@@ -23,6 +31,10 @@ export type NemesisPlan =
   | { readonly kind: 'random'; readonly lagMaxMs: number; readonly cuts: boolean }
   /** One lag on every replica for the whole run: the control run's certain trouble. */
   | { readonly kind: 'fixed-lag'; readonly lagMs: number; readonly jitterMs?: number }
+  /** Crashes and restarts of the primary, handoffs, lag on the standby's link (failover-nemesis.ts). */
+  | FailoverPlan
+  /** The control for durability: cut the standby, kill the primary, heal (failover-nemesis.ts). */
+  | LoseWritesPlan
   | { readonly kind: 'none' };
 
 export const DEFAULT_LAG_MAX_MS = 2_000;
@@ -47,11 +59,14 @@ export const SETUP_ATTEMPTS = 5;
 /** A session whose sign-in failed (no answer, a 5xx) tries again after this long. */
 export const SIGN_IN_RETRY_MS = 250;
 
-/** What a run needs of a cluster: its shape, its edge and apps, and the nemesis's verbs. */
+/** What a run needs of a cluster: its shape, its edge and apps, and the nemesis's verbs (the failover ones for the failover plans). */
 export type CheckCluster = Pick<
   Cluster,
   'regions' | 'instances' | 'primaryRegion' | 'edgeUrl' | 'appUrl' | 'node' | 'lag' | 'cut' | 'heal' | 'waitForSync'
->;
+> &
+  Partial<Pick<Cluster, 'kill' | 'start' | 'handoff' | 'waitForPrimary' | 'primaryChanges' | 'lease'>>;
+/** How long the final phase waits for a primary (after the last crash or handoff). */
+export const FINAL_PRIMARY_TIMEOUT_MS = 30_000;
 
 export interface CheckRunOptions {
   /** A running cluster; the caller starts and stops it. */
@@ -74,6 +89,9 @@ export interface CheckRunOptions {
   /** The run's author, created through `/setup` when the blog has none (default TOOLS_AUTHOR). */
   readonly author?: AuthorCredentials;
   readonly marginMs?: number;
+  /** The apps' RYW_DURABILITY and RYW_DURABILITY_WAIT_MS, as the cluster was started (recorded: a write may wait that long more). */
+  readonly durability?: 'local' | 'standby';
+  readonly durabilityWaitMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -111,7 +129,10 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
     rywEnabled: options.rywEnabled,
     fallbacks: options.fallbacks,
     sessions: options.sessions,
+    durability: options.durability ?? 'local',
+    ...(options.durabilityWaitMs !== undefined ? { durabilityWaitMs: options.durabilityWaitMs } : {}),
   });
+  const primaries = cluster.primaryChanges ? watchPrimaryChanges(cluster as Pick<Cluster, 'primaryChanges'>, clock, history) : null;
   let nextId = 1;
   const record = (op: Omit<OpRecord, 'type' | 'id'>): void => history.append({ type: 'op', id: nextId++, ...op });
 
@@ -151,8 +172,11 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
   await nemesis;
   history.append({ type: 'phase', time: clock(), phase: 'sessions-done' });
 
-  // Final phase: no faults, every replica caught up, every article written read back from every node.
+  // Final phase: no faults, a primary, every replica caught up, every article written read back from every node.
   await cluster.heal();
+  if (cluster.waitForPrimary) {
+    await cluster.waitForPrimary(FINAL_PRIMARY_TIMEOUT_MS).catch((err: unknown) => log(`no primary after the run: ${String(err)}`));
+  }
   try {
     await cluster.waitForSync(FINAL_SYNC_TIMEOUT_MS);
     history.append({ type: 'phase', time: clock(), phase: 'synced' });
@@ -174,6 +198,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
       title: answer.status === 200 ? articleTitle(answer.body) : null,
     });
   });
+  primaries?.stop();
   history.append({ type: 'phase', time: clock(), phase: 'final-done' });
   await history.close();
 
@@ -369,6 +394,10 @@ async function runNemesis(
       log(`nemesis ${action} ${region ?? 'all'} failed: ${String(err)}`);
     }
   };
+  if (plan.kind === 'failover' || plan.kind === 'lose-writes') {
+    const context = { cluster: failoverCluster(cluster), random, clock, deadline, history, log };
+    return plan.kind === 'failover' ? runFailoverNemesis(plan, context) : runLoseWritesNemesis(plan, context);
+  }
   if (plan.kind === 'none' || replicas.length === 0) return;
   if (plan.kind === 'fixed-lag') {
     for (const region of replicas) await act('lag', region, plan.lagMs, plan.jitterMs ?? 0);
@@ -392,6 +421,14 @@ async function runNemesis(
       await act('lag', region, lagMs, Math.round(lagMs * 0.25 * random()));
     }
   }
+}
+
+/** The cluster as the failover nemeses need it: its failover verbs must be there. */
+function failoverCluster(cluster: CheckCluster): FailoverCluster {
+  // Checked, not copied: a test's cluster may have its verbs on its prototype.
+  if (!cluster.kill || !cluster.start || !cluster.handoff || !cluster.waitForPrimary || !cluster.primaryChanges || !cluster.lease)
+    throw new Error('the failover nemesis needs a cluster that can kill, start and hand off its nodes (a process cluster)');
+  return cluster as FailoverCluster;
 }
 
 function opFields(

@@ -17,6 +17,14 @@ export const PREFER_REGION_HEADER = 'fly-prefer-region';
 export const CLUSTER_PATH = '/_cluster';
 /** How long the edge waits for an app's response headers. */
 export const DEFAULT_PROXY_TIMEOUT_MS = 60_000;
+/**
+ * `Retry-After` of a replay whose target is down or cannot be reached: the
+ * primary a replica names has just crashed, and a new one is being elected
+ * (seconds). A 503 says "try again", which a 502 does not.
+ */
+export const REPLAY_UNREACHABLE_RETRY_AFTER_S = 1;
+/** Connection errors that mean the target is not there (crashed, restarting), not that it answered wrongly. */
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
 export interface EdgeOptions {
   /** The nodes, asked on every request so that a restarted node is picked up. */
@@ -121,7 +129,8 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
           proxyRes.resume(); // Fly discards the body of a replay answer
           const next = resolveReplay(replay, node, options.nodes());
           if (!next.ok) {
-            plain(res, 502, `edge: ${next.reason}\n`);
+            if (next.down) unreachable(res, `edge: ${next.reason}; try again in a moment\n`);
+            else plain(res, 502, `edge: ${next.reason}\n`);
           } else if (replays >= maxReplays) {
             plain(res, 508, `edge: gave up after ${maxReplays} replays (${hops.join(' > ')})\n`);
           } else {
@@ -140,8 +149,13 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       const headers: Record<string, string> = replaySrc !== undefined ? { [FLY_REPLAY_SRC]: replaySrc } : {};
       const body = Readable.from(buffered.body.length > 0 ? [buffered.body] : []);
       proxy.web(req, res, { target: node.url, buffer: body, headers }, (err) => {
-        if (!res.headersSent) plain(res, 502, `edge: ${node.instance} unreachable: ${errorCode(err)}\n`);
-        else res.destroy();
+        if (res.headersSent) return void res.destroy();
+        const code = errorCode(err);
+        // A replay's target named by another instance, gone (the primary just
+        // crashed and a replica still names it): try again once one is elected.
+        if (replays > 0 && UNREACHABLE_CODES.has(code)) {
+          unreachable(res, `edge: ${node.instance} cannot be reached (${code}); try again in a moment\n`);
+        } else plain(res, 502, `edge: ${node.instance} unreachable: ${code}\n`);
       });
     };
     forward(first, 0, undefined);
@@ -225,7 +239,7 @@ function resolveReplay(
   value: string,
   from: EdgeNode,
   nodes: readonly EdgeNode[],
-): { ok: true; node: EdgeNode; state?: string } | { ok: false; reason: string } {
+): { ok: true; node: EdgeNode; state?: string } | { ok: false; reason: string; down?: true } {
   const parsed = parseFlyReplay(value);
   if (!parsed.ok) return parsed;
   const { target } = parsed;
@@ -233,7 +247,7 @@ function resolveReplay(
     const named = nodes.find((n) => n.instance === target.instance);
     if (!named) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which names no known node` };
     // As on Fly.io: that machine or nothing (a write must not land on another one).
-    if (!isLive(named)) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which is down` };
+    if (!isLive(named)) return { ok: false, reason: `${from.instance} asked to replay to ${value}, which is down`, down: true };
     return { ok: true, node: named, ...(target.state !== undefined ? { state: target.state } : {}) };
   }
   const node = nodeInRegion(nodes, target.region, target.elsewhere ? from.instance : undefined);
@@ -283,6 +297,11 @@ function plain(res: ServerResponse, status: number, text: string, extra: http.Ou
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
   res.end(text);
+}
+
+/** 503 with `Retry-After`: the replay's target is down or unreachable for now. */
+function unreachable(res: ServerResponse, text: string): void {
+  plain(res, 503, text, { 'retry-after': String(REPLAY_UNREACHABLE_RETRY_AFTER_S) });
 }
 
 function errorCode(err: Error): string {
