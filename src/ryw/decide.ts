@@ -71,6 +71,8 @@ export interface NodeFacts {
    * (null: unknown); absent when the node keeps none.
    */
   checksumAt?: (position: Position) => string | null;
+  /** On a primary: when (unix ms) it took the lease over from a primary it followed; null when not seen. */
+  tookOverAt?: number | null;
 }
 
 export type { ReplayTarget };
@@ -152,6 +154,22 @@ export function lostInFailover(token: Token, node: NodeFacts): boolean {
   return ours !== null && ours !== token.checksum;
 }
 
+/**
+ * Whether dropping this token is evidence that the reader's write was lost,
+ * so that they are told so. Only two things are: a checksum mismatch at a
+ * reached TXID (lostInFailover), and a token ahead of a primary that it
+ * issued before this node took over from the primary it followed (the
+ * unstreamed tail of that primary). Any other drop of an older lineage
+ * (a replica judging by `.lag` and the token's issue time: the clocks of two
+ * machines; a restore; an unknown history) drops the token silently.
+ */
+export function evidenceOfLoss(token: Token, node: NodeFacts): boolean {
+  if (lostInFailover(token, node)) return true;
+  const tookOverAt = node.tookOverAt ?? null;
+  if (node.role !== 'primary' || tookOverAt === null) return false;
+  return token.issuedAt < tookOverAt + LINEAGE_MARGIN_MS && ofOlderLineage(token, node);
+}
+
 /** Whether a token can never be met here: of an older lineage, or naming a write lost in a failover. */
 export function neverMet(token: Token, node: NodeFacts): boolean {
   return ofOlderLineage(token, node) || lostInFailover(token, node);
@@ -190,6 +208,9 @@ export function decide(request: RequestFacts, node: NodeFacts, fallback: Fallbac
   // meet the token in time: say so, since the replica's 409 never reaches them.
   const met: Decision = { kind: 'serve', timing: request.replayedForToken ? 'replayed' : 'fresh' };
   // A primary keeps only tokens it has reached (or cannot judge): see ofOlderLineage().
+  // A replica that cannot judge a reached token's checksum (it never saw that
+  // TXID since it began trusting its primary's lineage) takes it as met: see
+  // docs/consistency.md, "Across a primary change", for what that leaves out.
   if (node.role === 'primary' || reached(node.position, token.position)) return met;
 
   let onTimeout: TimeoutDecision;

@@ -7,6 +7,7 @@ import { tokenCookieOptions, readCookie } from './cookies.js';
 import {
   decide,
   decideWhenBusy,
+  evidenceOfLoss,
   lostInFailover,
   ofOlderLineage,
   RYW_REPLAY_STATE,
@@ -297,8 +298,8 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
         // A lost write is a token of an older lineage that only its checksum tells apart.
         if (!lostInFailover(token, facts) && !ofOlderLineage(token, facts)) continue;
         observer?.dropped('lineage');
-        // Either way the reader's change is not in this database (a failover lost it, or a restore): say so.
-        locals.lostWrite = true;
+        // Told only on evidence of a lost write (see evidenceOfLoss()); any other such drop is silent.
+        if (evidenceOfLoss(token, facts)) locals.lostWrite = true;
         clearCookie ||= fromCookie;
       }
     }

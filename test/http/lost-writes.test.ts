@@ -9,6 +9,7 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatPosFile } from '../../src/ryw/litefs/files.js';
+import { LINEAGE_POLL_MS } from '../../src/ryw/litefs/litefs-node.js';
 import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { cookiePair, FakeLiteFS, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
@@ -19,6 +20,12 @@ const LOST_NOTICE = 'Your last change was lost when the primary database changed
 const lostToken = () => signToken(tokenPayload(10n, Date.now() - 2_000, OLD), SECRETS);
 const newToken = () => signToken(tokenPayload(10n, Date.now(), NEW), SECRETS);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Served here as met, with no notice. */
+const servedAsMet = (res: request.Response) => {
+  expect(res.status).toBe(200);
+  expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
+  expect(res.text).not.toContain(LOST_NOTICE);
+};
 
 let fs: FakeLiteFS;
 let events: FakeEvents | undefined;
@@ -77,11 +84,12 @@ describe('a token naming a write lost in a failover', () => {
     fs.setPrimary('fra-2');
     fs.setLag(4_000); // nothing from fra-2 yet: a snapshot of its lineage is still to come
     await sleep(150);
-    for (const token of [newToken(), lostToken()]) {
-      const res = await request(app).get('/').set('Cookie', tokenCookie(token)).expect(200);
-      expect(res.text).not.toContain(LOST_NOTICE);
-      expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
-    }
+    // It cannot judge either token here: both are taken as met, and nobody is told of a loss it cannot see.
+    for (const token of [newToken(), lostToken()]) servedAsMet(await request(app).get('/').set('Cookie', tokenCookie(token)));
+    // Pinned here, the same.
+    const pinned = await request(app).get('/?region=syd').set('Cookie', tokenCookie(lostToken())).expect(200);
+    expect(pinned.text).not.toContain(LOST_NOTICE);
+    expect(serverTiming(pinned.headers['server-timing']).desc).toBe('fresh');
   });
 
   it('never judges by what a replica saw of the old primary (a snapshot of the new lineage replaced it)', async () => {
@@ -94,20 +102,61 @@ describe('a token naming a write lost in a failover', () => {
     await request(app).get('/healthz').expect(200);
     await sleep(150);
     at(11n, 'f3f3f3f3f3f3f3f3'); // fra-2's snapshot, at 11: its TXID 10 never passed through here
-    const res = await request(app).get('/').set('Cookie', tokenCookie(newToken())).expect(200);
-    expect(res.text).not.toContain(LOST_NOTICE);
-    expect(serverTiming(res.headers['server-timing']).desc).toBe('fresh');
+    // It had TXID 10 before it followed fra-2: the token is met, as every token it had then.
+    servedAsMet(await request(app).get('/').set('Cookie', tokenCookie(newToken())));
   });
 
-  it('is dropped, and the reader told, before the new primary has used the TXID again (it is ahead of it)', async () => {
+  it('is dropped on a replica when ahead of it long after it was issued, without telling the reader it was lost', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 9n });
-    fs.setLag(0); // heard from the primary just now, long after the token was issued
+    fs.setLag(0); // heard from the primary just now, long after the token was issued: but by two machines' clocks
     const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
     const started = performance.now();
     const res = await request(app).get('/').set('Cookie', tokenCookie(lostToken())).expect(200);
     expect(performance.now() - started).toBeLessThan(400);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
+    expect(cookiePair(res.headers, 'ryw')).toBe('ryw=');
+    expect(res.text).not.toContain(LOST_NOTICE);
+  });
+
+  it('is dropped, and the reader told, on the new primary before it has used the TXID again (it is ahead of it)', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 9n });
+    fs.setLag(0);
+    const { app } = fs.app({ region: 'fra', instance: 'fra-2' });
+    await request(app).get('/healthz').expect(200); // a replica of fra-1
+    fs.setPrimary(null); // fra-2 holds the lease now
+    expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'primary' });
+    const res = await request(app).get('/').set('Cookie', tokenCookie(lostToken())).expect(200);
+    expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
     expect(res.text).toContain(LOST_NOTICE);
+  });
+
+  it('is not told lost by a replica that missed a whole reign unasked (fra-1, fra-2, fra-1 again; files only)', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
+    fs.setLag(0);
+    const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
+    await request(app).get('/healthz').expect(200); // following fra-1
+    await sleep(150);
+    at(10n, OLD); // fra-1's TXID 10 reached this replica, and is remembered...
+    const before = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, Date.now(), NEW), SECRETS)));
+    expect(before.text).toContain(LOST_NOTICE); // (what 10/NEW would be told now: not of fra-1's lineage)
+    // ...then fra-1 crashed before streaming it to fra-2; no request came meanwhile.
+    fs.setPrimary(null);
+    fs.setLag(1_500); // reconnecting: LiteFS names no primary
+    await sleep(LINEAGE_POLL_MS + 100);
+    fs.setPrimary('fra-2');
+    fs.setLag(0);
+    await sleep(LINEAGE_POLL_MS + 100);
+    const issuedByFra2 = Date.now(); // fra-2's own TXID 10, NEW: a snapshot replaces 10/OLD here
+    fs.setPrimary('fra-1'); // handed back to fra-1, which rejoined and took fra-2's lineage
+    at(11n, 'f3f3f3f3f3f3f3f3');
+    await sleep(LINEAGE_POLL_MS + 100);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, issuedByFra2, NEW), SECRETS)));
+    expect(res.text).not.toContain(LOST_NOTICE);
+    servedAsMet(res); // it had TXID 10 before: the new lineage's TXID 10 is met here
   });
 
   it('is dropped on the new primary itself, once it has used the TXID again', async () => {
@@ -121,6 +170,53 @@ describe('a token naming a write lost in a failover', () => {
     const res = await request(app).get('/').set('Cookie', tokenCookie(lostToken())).expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
     expect(res.text).toContain(LOST_NOTICE);
+  });
+
+  it('is not told lost by a replica whose `.lag` showed a silence longer than a reconnection, under the same name', async () => {
+    fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
+    fs.setLag(0);
+    const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
+    await request(app).get('/healthz').expect(200);
+    await sleep(150);
+    at(10n, OLD);
+    const before = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, Date.now(), NEW), SECRETS)));
+    expect(before.text).toContain(LOST_NOTICE); // (10/OLD is remembered)
+    const issuedByFra2 = Date.now();
+    fs.setLag(3_000); // heard nothing for 3 s: fra-2 may have reigned meanwhile
+    await sleep(LINEAGE_POLL_MS + 100);
+    fs.setLag(0);
+    at(11n, 'f3f3f3f3f3f3f3f3');
+    await sleep(150);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, issuedByFra2, NEW), SECRETS)));
+    expect(res.text).not.toContain(LOST_NOTICE);
+    servedAsMet(res); // it had TXID 10 before: the new lineage's TXID 10 is met here
+  });
+
+  it('is not told lost by a replica whose event stream was down meanwhile (its reconnection forgets)', async () => {
+    events = await fakeEvents({ isPrimary: false, hostname: 'fra-1' });
+    fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
+    fs.setLag(0);
+    const { app, node } = fs.app({ region: 'syd', instance: 'syd-1', events: events.url });
+    for (let i = 0; i < 200 && !node.stats().streaming; i++) await sleep(10);
+    await sleep(150);
+    at(10n, OLD);
+    events.sendRaw({ type: 'tx', db: 'app.db', data: { txID: '000000000000000a', postApplyChecksum: OLD, commit: 1 } });
+    for (let i = 0; i < 200 && node.position() !== 10n; i++) await sleep(5);
+    expect(node.checksumAt(10n)).toBe(OLD);
+    const issuedByFra2 = Date.now();
+    events.dropClients(); // down while fra-2 reigned (its TXID 10 is NEW) and handed back to fra-1
+    at(11n, 'f3f3f3f3f3f3f3f3');
+    for (let i = 0; i < 300 && events.accepted() < 2; i++) await sleep(5);
+    for (let i = 0; i < 200 && !node.stats().streaming; i++) await sleep(5);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, issuedByFra2, NEW), SECRETS)));
+    expect(res.text).not.toContain(LOST_NOTICE);
+    servedAsMet(res); // it had TXID 10 before: the new lineage's TXID 10 is met here
   });
 
   it('is found from the event stream’s checksums once the replica is past that TXID', async () => {

@@ -76,6 +76,8 @@ describe('a write on a replica that names no primary', () => {
     expect(await sent).toBe('aborted');
     for (let i = 0; i < 100 && node.primaryWaiting > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(node.primaryWaiting).toBe(0);
+    // Not waiting for the client's keep-alive socket to time out (about 4 s).
+    server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
 });

@@ -5,7 +5,7 @@
  * checksum names a write a failover lost (its TXID reused by the new primary).
  */
 import { describe, expect, it } from 'vitest';
-import { decide, lostInFailover, type NodeFacts, type RequestFacts, type Token } from '../../src/ryw/decide.js';
+import { decide, evidenceOfLoss, lostInFailover, type NodeFacts, type RequestFacts, type Token } from '../../src/ryw/decide.js';
 import { CHECKSUMS_REMEMBERED, LineageChecksums } from '../../src/ryw/litefs/checksums.js';
 import { signToken, tokenPayload, TokenVerifier, verifyToken } from '../../src/ryw/token.js';
 
@@ -79,7 +79,27 @@ describe('a node’s memory of its lineage’s checksums', () => {
     expect(sums.size).toBe(3);
     expect(sums.at(1n)).not.toBeNull();
     expect(sums.at(5n)).toBeNull();
-    expect(CHECKSUMS_REMEMBERED).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('keeps CHECKSUMS_REMEMBERED of them; a TXID past the bound is unknown, so its token is met, never called lost', () => {
+    const sums = new LineageChecksums();
+    const sum = (txid: bigint) => txid.toString(16).padStart(16, '0');
+    const last = BigInt(CHECKSUMS_REMEMBERED) + 10n;
+    for (let txid = 1n; txid <= last; txid++) sums.observe(txid, sum(txid), trusted);
+    expect(sums.size).toBe(CHECKSUMS_REMEMBERED);
+    expect(sums.at(BigInt(CHECKSUMS_REMEMBERED))).toBe(sum(BigInt(CHECKSUMS_REMEMBERED)));
+    const facts: NodeFacts = {
+      role: 'replica',
+      region: 'syd',
+      instance: 'syd-1',
+      primary: 'fra-2',
+      position: last,
+      replicatedUntil: null,
+      checksumAt: (txid) => sums.at(txid),
+    };
+    const past: Token = { position: last, issuedAt: NOW, checksum: OLD };
+    expect(lostInFailover(past, facts)).toBe(false);
+    expect(lostInFailover({ ...past, position: 1n }, facts)).toBe(true);
   });
 });
 
@@ -117,5 +137,35 @@ describe('judging a token by its checksum', () => {
       timing: 'fresh',
     });
     expect(decide({ ...read, tokens: [token(NEW)] }, node(), 'replay')).toEqual({ kind: 'serve', timing: 'fresh' });
+  });
+
+  it('takes a reached token whose checksum it cannot judge as met (the gap docs/consistency.md describes)', () => {
+    const unknown = node({ checksumAt: () => null });
+    expect(decide({ ...read, tokens: [token(OLD)] }, unknown, 'replay')).toEqual({ kind: 'serve', timing: 'fresh' });
+  });
+
+  it.each<[string, Token, NodeFacts, boolean]>([
+    ['a checksum mismatch', token(OLD), node(), true],
+    [
+      'an ahead token on a primary, issued before it took over',
+      { ...token(OLD), position: 20n },
+      node({ role: 'primary', primary: null, tookOverAt: NOW + 1 }),
+      true,
+    ],
+    ['an ahead token on a primary not seen taking over', { ...token(OLD), position: 20n }, node({ role: 'primary', primary: null }), false],
+    [
+      'an ahead token on a primary, issued after it took over',
+      { ...token(OLD), position: 20n },
+      node({ role: 'primary', primary: null, tookOverAt: NOW - 5_000 }),
+      false,
+    ],
+    [
+      'an ahead token on a replica (two clocks, or a restore)',
+      { ...token(OLD), position: 20n },
+      node({ replicatedUntil: NOW + 60_000 }),
+      false,
+    ],
+  ])('tells the reader their write was lost only on evidence: %s', (_name, carried, facts, told) => {
+    expect(evidenceOfLoss(carried, facts)).toBe(told);
   });
 });

@@ -14,8 +14,10 @@ export const CHECKSUMS_REMEMBERED = 4_096;
  * reached but whose checksum differs can be told apart: it names a write a
  * failover lost, whose TXID the new primary has used again (LiteFS #159).
  *
- * Forgotten whenever a new lineage may begin (the primary changed, or the
- * position went down: a restore or a re-snapshot). After a primary change,
+ * Forgotten whenever a new lineage may begin: the node follows another
+ * primary, or none, or may have missed a change (see LiteFSNode.follow() and
+ * restartLineage()); or its database was seen replaced here (the same TXID
+ * with other content, the position down: a restore or a re-snapshot). After a primary change,
  * what this node sees is its own lineage only once it has heard from the new
  * primary (before, its database may still be the old one, about to be
  * replaced by a snapshot): until `trusted` says so, nothing is kept. When full,

@@ -32,6 +32,20 @@ export const PRIMARY_POLL_MS = 25;
  * write woken by that would be replayed to a dead instance.
  */
 export const PRIMARY_SETTLE_MS = 50;
+/**
+ * A silence from the primary longer than this (`.lag`, or between two reads
+ * of it) is more than a reconnection to the same primary (LiteFS retries
+ * after 1 s, heartbeats are 1 s apart): a primary change may hide in it, and
+ * with it a snapshot of another lineage, so this replica starts over (see
+ * LiteFSNode.restartLineage()).
+ */
+export const RECONNECTION_GAP_MS = 2_000;
+/**
+ * Without the event stream, how often a replica looks at `.primary` and
+ * `.lag` (three small reads), requests or not: a primary change that came and
+ * went while nobody asked shows as a name, a vanished `.primary` or a gap.
+ */
+export const LINEAGE_POLL_MS = 500;
 /** The one target primary waiters share: advance(PRIMARY_KNOWN) wakes them all. */
 const PRIMARY_KNOWN = 0n;
 
@@ -79,6 +93,15 @@ export class LiteFSNode implements ReplicaNode {
    * only on a primary.
    */
   private followingSince: number | null = Date.now();
+  /** When (unix ms) this node took the lease over from a primary it followed; null otherwise. */
+  private tookOverAt: number | null = null;
+  /** Whether this node has followed another primary since it started. */
+  private followedOther = false;
+  /** The primary's time (unix ms) this replica last heard from it, at the last read of `.lag`. */
+  private lastHeard: number | null = null;
+  /** Whether the last read of `.lag` showed a silence longer than RECONNECTION_GAP_MS. */
+  private inGap = false;
+  private readonly lineagePoller: NodeJS.Timeout;
   /** checksumAt(), for NodeFacts: one function for every request. */
   private readonly checksumLookup = (txid: Position): string | null => this.checksumAt(txid);
 
@@ -91,9 +114,20 @@ export class LiteFSNode implements ReplicaNode {
       pollMs: options.pollMs,
       events:
         options.api && this.replicated
-          ? { api: options.api, database: basename(options.databasePath), onState: options.onStreamState }
+          ? {
+              api: options.api,
+              database: basename(options.databasePath),
+              onState: (connected: boolean) => {
+                // A new connection (its `init`): whatever happened while the
+                // stream was down (a primary change, a snapshot) went unseen.
+                if (connected) this.unfollow();
+                options.onStreamState?.(connected);
+              },
+            }
           : undefined,
     });
+    this.lineagePoller = setInterval(() => this.lookAtLineage(), LINEAGE_POLL_MS);
+    this.lineagePoller.unref();
     // Role events wake waiting writes at once; the poll covers the files (and a missed event).
     this.stopFollowingRole = this.watcher.onRoleEvent(() => this.lookForPrimary());
     this.watcher.onTransaction((txid, checksum) => this.saw(txid, checksum, false));
@@ -110,6 +144,8 @@ export class LiteFSNode implements ReplicaNode {
       position = this.watcher.refresh();
     }
     const behind = role === 'replica' && needs.tokenPosition !== undefined && !reached(position, needs.tokenPosition);
+    // A token to judge: a gap in `.lag` restarts the trust gate before its checksum is looked up.
+    if (role === 'replica' && needs.tokenPosition !== undefined) this.trusted();
     return {
       ...this.identity,
       role,
@@ -117,6 +153,7 @@ export class LiteFSNode implements ReplicaNode {
       position,
       replicatedUntil: behind ? this.replicatedUntil() : null,
       checksumAt: this.checksumLookup,
+      tookOverAt: role === 'primary' ? this.tookOverAt : null,
     };
   }
 
@@ -144,23 +181,68 @@ export class LiteFSNode implements ReplicaNode {
   /** Whether this node's database is of its primary's lineage: it is the primary, or heard from it since following it. */
   private trusted(): boolean {
     if (this.lineage === null) return false;
-    if (this.followingSince === null) return true;
+    if (this.lineage === 'self') return true;
+    // Read even once trusted: a gap in it restarts the gate (see replicatedUntil()).
     const heard = this.replicatedUntil();
+    if (this.followingSince === null) return true;
     if (heard === null || heard < this.followingSince) return false;
     this.followingSince = null;
+    // What the database is now, trusted: a quiet stream may tell of no commit for long.
+    const pos = readPosFile(this.files);
+    if (pos) {
+      this.latest = pos;
+      this.checksums.observe(pos.txid, pos.checksum, { trusted: true, fromFile: true });
+    }
     return true;
   }
 
-  /** A new primary (or this node becoming it) may begin a new lineage: forget what was seen of the old one. */
+  /**
+   * A new primary (or this node becoming it) may begin a new lineage: forget
+   * what was seen of the old one. So does a replica naming no primary at
+   * all: LiteFS is between two primaries, or reconnecting, and the one it
+   * names next, even under the same name, may come with a snapshot of
+   * another lineage (fra-1, fra-2, fra-1 again).
+   */
   private follow(role: Role, primary: string | null): void {
-    const lineage = role === 'primary' ? 'self' : role === 'replica' ? primary : null;
-    if (lineage === null || lineage === this.lineage) return;
-    if (this.lineage !== null) {
-      this.checksums.forget();
-      this.latest = null;
-    }
+    if (role === 'standalone') return;
+    const lineage = role === 'primary' ? 'self' : primary;
+    if (lineage === this.lineage) return;
+    this.checksums.forget();
+    this.latest = null;
     this.lineage = lineage;
-    this.followingSince = lineage === 'self' ? null : Date.now();
+    if (lineage === 'self') {
+      this.followingSince = null;
+      if (this.followedOther) this.tookOverAt ??= Date.now();
+    } else if (lineage !== null) {
+      this.followedOther = true;
+      this.tookOverAt = null;
+      this.restartLineage();
+    }
+  }
+
+  /** Forgets the lineage followed, so that the next role looked at is followed anew (a new stream connection). */
+  private unfollow(): void {
+    this.checksums.forget();
+    this.latest = null;
+    this.lineage = null;
+  }
+
+  /**
+   * This replica's database may be of another lineage from now on: nothing
+   * seen so far counts, and nothing is kept until it hears from its primary
+   * after now (the trust gate).
+   */
+  private restartLineage(now = Date.now()): void {
+    this.checksums.forget();
+    this.latest = null;
+    this.followingSince = now;
+  }
+
+  /** Without the event stream: looks at the role and `.lag` (see LINEAGE_POLL_MS). */
+  private lookAtLineage(): void {
+    if (!this.replicated || this.watcher.streaming) return;
+    this.role();
+    this.trusted();
   }
 
   /**
@@ -250,6 +332,7 @@ export class LiteFSNode implements ReplicaNode {
     if (this.primaryPoller) clearInterval(this.primaryPoller);
     this.primaryPoller = null;
     this.primaryWaiters.clear();
+    clearInterval(this.lineagePoller);
     this.watcher.close();
   }
 
@@ -263,8 +346,24 @@ export class LiteFSNode implements ReplicaNode {
       const lag = readLag(this.files);
       this.replicatedUntilCache = lag === null ? null : now - lag;
       this.lagReadAt = now;
+      if (lag !== null && this.lineage !== 'self') this.lookForGap(lag, now - lag, now);
     }
     // Between reads the replica only gets further, so the cached value is a safe lower bound.
     return this.replicatedUntilCache;
+  }
+
+  /**
+   * A silence longer than RECONNECTION_GAP_MS, seen in `.lag` now (once per
+   * silence: a link that lags steadily restarts the gate once), or between
+   * this read and the last one (nobody looked meanwhile, and heartbeats are
+   * 1 s apart; without the stream, LINEAGE_POLL_MS keeps looking), restarts the trust gate: a primary change may lie in it.
+   */
+  private lookForGap(lag: number, heard: number, now: number): void {
+    const silent = lag > RECONNECTION_GAP_MS;
+    // With the stream, its events say what happened meanwhile; without it, nobody may have looked.
+    const unseen = !this.watcher.streaming && this.lastHeard !== null && heard - this.lastHeard > RECONNECTION_GAP_MS;
+    if ((silent && !this.inGap) || unseen) this.restartLineage(now);
+    this.inGap = silent;
+    this.lastHeard = heard;
   }
 }
