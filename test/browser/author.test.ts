@@ -323,7 +323,9 @@ describe.skipIf(!tier.run)("the author's experience in a real browser, on a real
         page.waitForResponse((r) => r.request().method() === 'POST'),
         page.getByRole('button', { name: 'Publish' }).click(),
       ]);
-      expect(post.status()).toBe(502); // the edge could not reach fra-1
+      // No primary to take it (syd waited a moment for one, or the edge could not reach fra-1): 503 with Retry-After, nothing applied.
+      expect(post.status()).toBe(503);
+      expect(post.headers()['retry-after']).toMatch(/^\d+$/);
       const problem = page.locator('.form-status .problem');
       await problem.waitFor();
       expect(await problem.innerText()).toMatch(/was not saved.*Nothing was lost: your text is still here\. Press Publish again/s);
