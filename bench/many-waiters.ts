@@ -68,7 +68,14 @@ export async function benchManyWaiters(mode: BenchMode): Promise<ManyWaitersResu
       const target = position + 1n;
       const token = signToken(tokenPayload(target, Date.now()), [BENCH_SECRET]);
       const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-      const answers = Array.from({ length: waiters }, () => request(`${app!.url}${WAITER_PATH}`, { [TOKEN_HEADER]: token }, agent));
+      // Settled as they come (a connection cut while waiting is a result, counted below), not left to crash the run unawaited.
+      const answers = Array.from({ length: waiters }, () =>
+        request(`${app!.url}${WAITER_PATH}`, { [TOKEN_HEADER]: token }, agent).catch((err: Error) => ({
+          status: 0,
+          decision: `error: ${err.message}`,
+          doneAt: performance.now(),
+        })),
+      );
 
       const deadline = Date.now() + 30_000;
       while ((await stats()).waiting < waiters) {
@@ -87,6 +94,9 @@ export async function benchManyWaiters(mode: BenchMode): Promise<ManyWaitersResu
       position = target;
       const done = await Promise.all(answers);
       agent.destroy();
+      const failed = done.filter((d) => d.status !== 200);
+      if (failed.length > 0)
+        mode.log(`waiters ${waiters}: ${failed.length} answered otherwise, e.g. ${failed[0]!.status} ${failed[0]!.decision ?? ''}`);
       const row: WaitersRow = {
         waiters,
         fileReadsPerS: (after.fileReads - before.fileReads) / elapsedS,

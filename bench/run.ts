@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --quick] [--only a,b] [--out FILE] [--json FILE]`: every
- * benchmark of docs/benchmarks.md in one run, on this machine. The full run
- * writes docs/benchmarks.md and docs/benchmarks.svg; `--quick` runs each in
- * seconds as a smoke test and writes nothing unless `--out` is given.
+ * `npm run bench [-- --quick] [--only a,b [--update]] [--out FILE] [--json FILE]`:
+ * every benchmark of docs/benchmarks.md in one run, on this machine. The full
+ * run writes docs/benchmarks.md and docs/benchmarks.svg; `--only … --update`
+ * writes the sections it measured into docs/benchmarks.md, keeping the others
+ * (merge-doc.ts); `--quick` runs each in seconds as a smoke test and writes
+ * nothing unless `--out` is given.
  * `--json FILE` also saves the raw results; `--render FILE` rewrites the docs
  * from such a file without measuring again.
  */
@@ -13,16 +15,32 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ROOT, TOOLS_BIN } from '../tools/cluster/tools.js';
 import { benchAppQueries } from './app-queries.js';
+import { benchFailover } from './failover.js';
 import { benchLiteFSProxy } from './litefs-proxy.js';
 import { benchManyWaiters } from './many-waiters.js';
+import { mergeDoc } from './merge-doc.js';
 import { benchOverhead } from './overhead.js';
+import { benchPageCache } from './page-cache.js';
+import { benchProfile } from './profile.js';
 import { renderMarkdown, renderSvg, type BenchResults } from './report.js';
+import { benchSearchCache } from './search-cache.js';
 import { benchServedWhere } from './served-where.js';
 import { clusterAvailable, startBenchCluster, type BenchCluster } from './support/bench-cluster.js';
 import type { BenchMode } from './types.js';
 import { benchWakeUp } from './wake-up.js';
 
-const BENCHMARKS = ['overhead', 'litefs-proxy', 'wake-up', 'many-waiters', 'served-where', 'app'] as const;
+const BENCHMARKS = [
+  'overhead',
+  'litefs-proxy',
+  'wake-up',
+  'many-waiters',
+  'served-where',
+  'app',
+  'page-cache',
+  'search-cache',
+  'profile',
+  'failover',
+] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 const NEEDS_CLUSTER: readonly Benchmark[] = ['litefs-proxy', 'wake-up', 'served-where'];
 export const DOC_PATH = join(PROJECT_ROOT, 'docs', 'benchmarks.md');
@@ -37,6 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
       out: { type: 'string' },
       json: { type: 'string' },
       render: { type: 'string' },
+      update: { type: 'boolean', default: false },
     },
   });
   if (values.render) {
@@ -62,9 +81,23 @@ async function main(argv: readonly string[]): Promise<number> {
   log(`bench ${quick ? '(quick) ' : ''}${selected.join(', ')}; load average ${machine['load average at start']}`);
 
   const wanted = (b: Benchmark) => selected.includes(b);
-  if (wanted('app')) results.appQueries = await benchAppQueries(mode);
-  if (wanted('overhead')) results.overhead = await benchOverhead(mode);
-  if (wanted('many-waiters')) results.manyWaiters = await benchManyWaiters(mode);
+  const failed: string[] = [];
+  /** A benchmark that fails costs only its own figures: the others are still reported (and written), and the run exits 1. */
+  const attempt = async <T>(name: Benchmark, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (err) {
+      failed.push(name);
+      console.error(`bench: ${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      return undefined;
+    }
+  };
+  if (wanted('app')) results.appQueries = await attempt('app', () => benchAppQueries(mode));
+  if (wanted('overhead')) results.overhead = await attempt('overhead', () => benchOverhead(mode));
+  if (wanted('many-waiters')) results.manyWaiters = await attempt('many-waiters', () => benchManyWaiters(mode));
+  if (wanted('page-cache')) results.pageCache = await attempt('page-cache', () => benchPageCache(mode));
+  if (wanted('search-cache')) results.searchCache = await attempt('search-cache', () => benchSearchCache(mode));
+  if (wanted('profile')) results.profile = await attempt('profile', () => benchProfile(mode));
 
   if (selected.some((b) => NEEDS_CLUSTER.includes(b))) {
     const tools = clusterAvailable();
@@ -77,15 +110,24 @@ async function main(argv: readonly string[]): Promise<number> {
       let bench: BenchCluster | null = null;
       try {
         bench = await startBenchCluster(log);
-        if (wanted('litefs-proxy')) results.litefsProxy = await benchLiteFSProxy(bench, mode);
+        const cluster = bench;
+        if (wanted('litefs-proxy')) results.litefsProxy = await attempt('litefs-proxy', () => benchLiteFSProxy(cluster, mode));
         if (wanted('wake-up')) results.wakeUp = await benchWakeUp(bench, mode);
-        if (wanted('served-where')) results.servedWhere = await benchServedWhere(bench, mode);
+        if (wanted('served-where')) results.servedWhere = await attempt('served-where', () => benchServedWhere(cluster, mode));
       } finally {
         await bench?.stop();
       }
     }
   }
+  // Its own cluster (it kills and restarts nodes), started only once the shared one is stopped.
+  if (wanted('failover')) {
+    const tools = clusterAvailable();
+    if (tools.ok) results.failover = await benchFailover(mode);
+    else if (process.env.CI === 'true') throw new Error(`the failover benchmark cannot run in CI: missing ${tools.missing.join(', ')}`);
+    else skipped.push(`failover (missing ${tools.missing.join(', ')}; run npm run setup:cluster)`);
+  }
 
+  if (failed.length > 0) skipped.push(`FAILED, kept as before: ${failed.join(', ')} (see the run's log)`);
   const full: BenchResults = {
     ...results,
     quick,
@@ -99,6 +141,7 @@ async function main(argv: readonly string[]): Promise<number> {
     startedAt,
     finishedAt: new Date().toISOString(),
     skipped,
+    ...(selected.length < BENCHMARKS.length ? { only: selected } : {}),
   };
   const markdown = renderMarkdown(full);
   if (values.json)
@@ -108,14 +151,18 @@ async function main(argv: readonly string[]): Promise<number> {
     writeFileSync(values.out, markdown.replace('](benchmarks.svg)', `](${basename(svgOut)})`));
     writeFileSync(svgOut, renderSvg(full));
     log(`wrote ${values.out} and ${svgOut}`);
+  } else if (values.update && !quick) {
+    writeFileSync(DOC_PATH, mergeDoc(readFileSync(DOC_PATH, 'utf8'), markdown));
+    writeFileSync(SVG_PATH, renderSvg(full));
+    log(`wrote this run's sections into ${DOC_PATH}, and ${SVG_PATH}`);
   } else if (!quick && selected.length === BENCHMARKS.length) {
     writeFileSync(DOC_PATH, markdown);
     writeFileSync(SVG_PATH, renderSvg(full));
     log(`wrote ${DOC_PATH} and ${SVG_PATH}`);
   }
   console.log(markdown);
-  log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  return 0;
+  log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s${failed.length > 0 ? `; FAILED: ${failed.join(', ')}` : ''}`);
+  return failed.length > 0 ? 1 : 0;
 }
 
 /** What each benchmark was run with, spelled out as in the code. */
@@ -127,6 +174,10 @@ function parameters(quick: boolean): string[] {
     `# many-waiters: 1, 100, 1000 waiters, ${quick ? '0.5 s' : '3 s'} window`,
     `# served-where: lags ${quick ? '0, 500, 2000' : '0–2000'} ms, ${quick ? 2 : 20} writes per region and lag`,
     `# app: 10,000 articles, ${quick ? 200 : 5000} runs per query`,
+    `# page-cache: autocannon, 10 connections, ${quick ? '1 round × 1 s' : '4 rounds × 3 s'} per server and request`,
+    `# search-cache: 10,000 articles, ${quick ? 300 : '10,000'} distinct searches (4 at a time), ${quick ? 3 : 20} cold searches`,
+    `# failover: ${quick ? 'a kill and a handoff' : '3 kills and 3 handoffs'} under a writer; durable writes ${quick ? '1 round × 5' : '4 rounds × 30'} each way, standby link lag ${quick ? '0' : '0 and 20'} ms`,
+    `# profile: node --cpu-prof, autocannon, 10 connections, ${quick ? 1 : 10} s per configuration`,
   ];
 }
 

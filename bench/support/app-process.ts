@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tools/cluster/ports.js';
 import { PROJECT_ROOT } from '../../tools/cluster/tools.js';
-import { formatPosFile } from '../../src/ryw/litefs/files.js';
+import { formatLagFile, formatPosFile } from '../../src/ryw/litefs/files.js';
 import { seedArticles } from './articles.js';
 import { sleep } from './stats.js';
 
@@ -24,6 +24,8 @@ export class FakeReplicaDir {
   constructor(articles: number, position: bigint) {
     seedArticles(this.dbPath, articles);
     writeFileSync(join(this.dir, '.primary'), 'fra-1\n');
+    // A replica that has heard from its primary just now: its lineage is known, so its pages may be cached.
+    writeFileSync(join(this.dir, '.lag'), formatLagFile(0));
     this.setPosition(position);
   }
 
@@ -89,9 +91,13 @@ export async function startProcess(
   };
 }
 
-/** The app (`src/main.ts`) as a replica over a fake LiteFS directory. */
-export function startReplicaApp(dir: FakeReplicaDir, env: Readonly<Record<string, string>> = {}): Promise<AppProcess> {
-  return startProcess(APP_COMMAND, {
+/** The app (`src/main.ts`) as a replica over a fake LiteFS directory; `nodeFlags` go before it (e.g. `--cpu-prof`). */
+export function startReplicaApp(
+  dir: FakeReplicaDir,
+  env: Readonly<Record<string, string>> = {},
+  nodeFlags: readonly string[] = [],
+): Promise<AppProcess> {
+  return startProcess([APP_COMMAND[0]!, ...nodeFlags, ...APP_COMMAND.slice(1)], {
     DATABASE_URL: `file:${dir.dbPath}`,
     FLY_REGION: 'ewr',
     FLY_MACHINE_ID: 'ewr-1',

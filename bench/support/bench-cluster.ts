@@ -6,7 +6,7 @@ import { mustSignIn } from '../../tools/checker/sign-in.js';
 import { startProcessCluster } from '../../tools/cluster/process-cluster.js';
 import type { ProcessCluster } from '../../tools/cluster/process-cluster-type.js';
 import { findClusterTools } from '../../tools/cluster/tools.js';
-import { parseTxid } from '../../src/ryw/position.js';
+import { verifyToken } from '../../src/ryw/token.js';
 import { BENCH_SECRET } from './app-process.js';
 
 /** The wait budget the cluster benchmarks run with (the app's default). */
@@ -77,7 +77,9 @@ export async function startBenchCluster(log: (line: string) => void): Promise<Be
       ?.getSetCookie()
       .find((c) => c.startsWith('ryw='))
       ?.split(';')[0];
-    const txid = token ? parseTxid(/^s:([0-9a-f]{16})\./.exec(token)?.[1] ?? '') : null;
+    // Its position as the app reads it (the payload may carry a checksum too).
+    const check = token ? verifyToken(token, [BENCH_SECRET], Date.now(), 3_600) : null;
+    const txid = check?.ok ? check.token.position : null;
     if (post.status !== 303 || !token || !cookie || txid === null)
       throw new Error(`POST /new on the primary: ${post.status}, token ${token}`);
     return { txid, id: Number(location.split('/').pop()), token, cookie };

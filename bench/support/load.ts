@@ -6,13 +6,16 @@ export interface LoadOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly durationS: number;
+  /** The status that counts as answered (default: any 2xx); e.g. 304 for conditional GETs. */
+  readonly status?: number;
 }
 
 export interface LoadResult {
-  /** Successful (2xx) responses per second. */
+  /** Answered responses (2xx, or the expected status) per second. */
   readonly rps: number;
   /** Per-request latency in ms, measured by autocannon with hrtime (not its integer-ms histogram). */
   readonly latency: Summary;
+  /** Responses of any other status. */
   readonly non2xx: number;
   readonly errors: number;
 }
@@ -34,17 +37,19 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     { url: options.url, connections: options.connections, duration: options.durationS, headers: { ...options.headers } },
     (err: Error | null, result) => (err ? fail(err) : finish(result)),
   );
+  const answered = (status: number) => (options.status === undefined ? status >= 200 && status < 300 : status === options.status);
+  let other = 0;
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    if (statusCode >= 200 && statusCode < 300) {
+    if (answered(statusCode)) {
       ok++;
       latencies.push(responseTime);
-    }
+    } else other++;
   });
   const result = await done;
   return {
     rps: ok / result.duration,
     latency: summarize(latencies),
-    non2xx: result.non2xx,
+    non2xx: other,
     errors: result.errors + result.timeouts,
   };
 }
