@@ -197,9 +197,11 @@ describe('a write while no primary is named, with the event stream', () => {
     for (let i = 0; i < 200 && node.role().primary !== null; i++) await new Promise((r) => setTimeout(r, 5));
     // Named, then not, within a few ms (well under PRIMARY_SETTLE_MS): as each
     // reconnection attempt to a dead primary does, about once a second.
+    // Its timers stop with the test: none may touch the stream once it is closed.
+    let cut: NodeJS.Timeout | undefined;
     const flicker = setInterval(() => {
       named('fra-1');
-      setTimeout(cutOff, 2);
+      cut = setTimeout(cutOff, 2);
     }, 100);
     try {
       const res = await submitForm(app, form, { title: 'T', content: 'C', _draft: form.draft });
@@ -207,6 +209,7 @@ describe('a write while no primary is named, with the event stream', () => {
       expect(res.headers['fly-replay']).toBeUndefined();
     } finally {
       clearInterval(flicker);
+      clearTimeout(cut);
     }
   }, 10_000);
 });
