@@ -40,7 +40,7 @@ export interface ManyWaitersResult {
 export async function benchManyWaiters(mode: BenchMode): Promise<ManyWaitersResult> {
   const windowS = mode.quick ? 0.5 : 3;
   let position = 1_000n;
-  const dir = new FakeReplicaDir(60, position);
+  const dir = new FakeReplicaDir(60, position, { heard: false });
   let app: AppProcess | null = null;
   try {
     app = await startProcess(

@@ -21,11 +21,17 @@ export class FakeReplicaDir {
   readonly dir = mkdtempSync(join(tmpdir(), 'bench-litefs-'));
   readonly dbPath = join(this.dir, 'app.db');
 
-  constructor(articles: number, position: bigint) {
+  /**
+   * `heard`: `.lag` says the replica heard from its primary just now, so its
+   * lineage is known and its pages may be cached. Without it (many-waiters),
+   * a token the position never reaches is not judged by `.lag`: a replica
+   * that hears from its primary a second after a token was issued, and is
+   * still behind it, would drop it as of an older lineage.
+   */
+  constructor(articles: number, position: bigint, { heard = true }: { heard?: boolean } = {}) {
     seedArticles(this.dbPath, articles);
     writeFileSync(join(this.dir, '.primary'), 'fra-1\n');
-    // A replica that has heard from its primary just now: its lineage is known, so its pages may be cached.
-    writeFileSync(join(this.dir, '.lag'), formatLagFile(0));
+    if (heard) writeFileSync(join(this.dir, '.lag'), formatLagFile(0));
     this.setPosition(position);
   }
 

@@ -28,7 +28,7 @@ export interface RywLocals {
   /**
    * The reader's token named a write this database does not have and never
    * will: lost in a failover (its TXID is ahead of the primary, or holds
-   * another write now: lostInFailover()) or gone with a restore. Dropped; the
+   * another write now: lostInFailover(); see evidenceOfLoss()). Dropped; the
    * page should say so plainly. Unset otherwise.
    */
   lostWrite?: boolean;
