@@ -12,7 +12,6 @@ import {
   ofOlderLineage,
   RYW_REPLAY_STATE,
   type Fallback,
-  type NodeFacts,
   type RequestFacts,
   type Timing,
   type Token,
@@ -174,8 +173,8 @@ export interface ReadYourWrites {
   close(): void;
 }
 
-/** Where the middleware leaves what it decided on, for the busy handler. */
-const decidedOn = new WeakMap<Response, { request: RequestFacts; node: NodeFacts }>();
+/** The request as the middleware saw it, for the busy handler. */
+const decidedOn = new WeakMap<Response, RequestFacts>();
 /** The position a standby confirmed for a response's write: its token's (durability `standby`). */
 const confirmedFor = new WeakMap<Response, Position>();
 
@@ -313,7 +312,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
       replayedFrom: source?.instance ?? null,
       replayedForToken: source?.state === RYW_REPLAY_STATE,
     };
-    decidedOn.set(res, { request, node: facts });
+    decidedOn.set(res, request);
     const decision = decide(request, facts, fallback);
 
     let act = decision;
@@ -329,7 +328,6 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
       if (known) {
         facts = node.facts({ position: false });
         locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
-        decidedOn.set(res, { request, node: facts });
       }
       const again = known ? decide(request, facts, fallback) : decision;
       act = again.kind === 'await-primary' || again.kind === 'wait' ? decision.onTimeout : again;
@@ -382,7 +380,10 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   ) {
     const decided = decidedOn.get(res);
     if (!decided || res.headersSent || !isBusy(error)) return next(error);
-    const decision = decideWhenBusy(decided.request, decided.node);
+    // Who the primary is now, not when the request came in: a reader may have
+    // waited out a reconnection (no primary named then) and met the lock of
+    // the very catch-up it waited for.
+    const decision = decideWhenBusy(decided, node.facts({ position: false }));
     if (decision.kind !== 'replay') return next(error);
     if (res.locals.ryw) res.locals.ryw.timing = 'replayed';
     replay(req, res, next, decision.target, 'busy');

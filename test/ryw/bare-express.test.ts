@@ -188,6 +188,35 @@ describe('the module against an in-memory node (no files)', () => {
     primary.close();
   });
 
+  it('sends a read that waited out a reconnection, then met the lock of the catch-up, to the primary named by then', async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 5n });
+    const token = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    primary.close();
+
+    // Cut off from its primary: LiteFS names none while the replica reconnects.
+    const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: null, position: 4n });
+    const ryw = readYourWrites({ node: replica, secrets: [SECRET], waitMs: 5_000 });
+    const app = express();
+    app.use(ryw.middleware);
+    app.get('/', () => {
+      // better-sqlite3's error while LiteFS holds the lock to apply a transaction
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    });
+    app.use(ryw.busyHandler);
+    const answer = request(app)
+      .get('/')
+      .set(TOKEN_HEADER, token)
+      .then((res) => res);
+    await until(() => replica.stats().waiting === 1);
+    // Reconnected: the primary is named again and the catch-up brings the token's position.
+    replica.setRole('replica', 'fra-1');
+    replica.setPosition(5n);
+    const res = await answer;
+    expect(res.status).toBe(409);
+    expect(res.headers['fly-replay']).toBe('instance=fra-1');
+    replica.close();
+  });
+
   it("with tokens: 'when-committed', hands a token only to an answer whose route said it committed", async () => {
     const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 3n });
     const ryw = readYourWrites({ node: primary, secrets: [SECRET], tokens: 'when-committed' });
