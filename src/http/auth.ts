@@ -170,6 +170,10 @@ export const requireAuthor: RequestHandler = function requireAuthor(req, res, ne
 export function withSignedInAuthor(render: Render, csrf: Csrf): Render {
   return (res, view, data = {}, status) => {
     const author = res.locals.author ?? null;
+    // Undefined: the session was never looked up (the lookup itself failed,
+    // the database locked): the page neither names an author nor offers to
+    // sign in, which would tell a signed-in reader they are signed out.
+    const sessionKnown = res.locals.author !== undefined;
     const req = res.req;
     const signOutToken =
       author === null
@@ -177,7 +181,7 @@ export function withSignedInAuthor(render: Render, csrf: Csrf): Render {
         : typeof data.csrfToken === 'string'
           ? data.csrfToken
           : csrf.generateCsrfToken(req, res, { cookieOptions: cookieOptions(req) });
-    render(res, view, { ...data, author, signOutToken }, status);
+    render(res, view, { ...data, author, sessionKnown, signOutToken }, status);
   };
 }
 

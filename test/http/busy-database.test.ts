@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUSY_BACKOFF_MS } from '../../src/sqlite/database.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
-import { openForm, submitForm } from '../support/forms.js';
+import { FORM_WRITER, openForm, sessionOf, submitForm } from '../support/forms.js';
 import { holdFileLock, holdReadLock, releaseLocks } from '../support/locks.js';
 
 // On a LiteFS replica, LiteFS holds the database's lock while a transaction
@@ -64,6 +64,18 @@ describe('a locked database', () => {
     expect(res.text).toContain('value="Written while locked"');
     expect(res.text).toContain('Every word kept.</textarea>');
     await request(app).get('/').expect(503);
+  });
+
+  it('tells a signed-in author whose page could not be read neither that they are signed in nor signed out', async () => {
+    fs = new FakeLiteFS({ role: 'primary' });
+    const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+    const session = sessionOf(app);
+    expect((await request(app).get('/').set('Cookie', session).expect(200)).text).toContain(FORM_WRITER);
+    holdFileLock(fs.dbPath); // released after the test: the session lookup itself is refused
+    const res = await request(app).get('/').set('Cookie', session).expect(503);
+    expect(res.text).toMatch(/busy/);
+    expect(res.text).not.toContain('Signed in as');
+    expect(res.text).not.toContain('href="/signin"');
   });
 
   it('on the primary, a write refused at its COMMIT fails that write alone: reads go on at once', async () => {

@@ -653,6 +653,15 @@ describe('against the real app', () => {
     waitForSync: async () => ({ txid: 0n, checksum: '' }),
   });
 
+  it('takes a page for signed out only when it offers to sign in (an error page that could not look the session up says neither)', () => {
+    const page = (nav: string) => `<header><nav aria-label="Main"><a href="/">Articles</a>${nav}</nav></header><main>…</main>`;
+    expect(signedInOf(200, page('<span class="signed-in">Signed in as <strong>Ada</strong></span>'))).toBe(true);
+    expect(signedInOf(200, page('<a href="/signin">Sign in</a>'))).toBe(false);
+    expect(signedInOf(503, page(''))).toBeNull();
+    expect(signedInOf(503, 'The database is busy.')).toBeNull();
+    expect(signedInOf(null, '')).toBeNull();
+  });
+
   it('signs in through /setup on a fresh blog, then through /signin, and reads every page the rules need', async () => {
     const url = await serve();
     const clock = () => performance.now();

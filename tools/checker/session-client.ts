@@ -172,13 +172,15 @@ function revisionOf(body: string): number | null {
 }
 
 /**
- * Whether a page shows its reader signed in: its nav says "Signed in as"
- * (signed out, it offers "Sign in"). Null for an answer without the site's
- * nav (no answer, plain text, JSON).
+ * Whether a page shows its reader signed in: its nav says "Signed in as";
+ * signed out, it offers "Sign in". Null for an answer that says neither (no
+ * answer, plain text, JSON, an error page whose session lookup failed).
  */
 export function signedInOf(status: number | null, body: string): boolean | null {
-  if (status === null || !/<nav aria-label="Main">/.test(body)) return null;
-  return /class="signed-in"/.test(body);
+  const nav = status === null ? null : /<nav aria-label="Main">([\s\S]*?)<\/nav>/.exec(body);
+  if (!nav) return null;
+  if (/class="signed-in"/.test(nav[1]!)) return true;
+  return /<a href="\/signin">Sign in<\/a>/.test(nav[1]!) ? false : null;
 }
 
 /** Whether a `Location` sends the browser to sign in. */
