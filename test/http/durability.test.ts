@@ -21,6 +21,16 @@ const UNCONFIRMED = 'saved on the primary but not yet confirmed elsewhere';
 const article = { title: 'Kept through a failover', content: 'Every word of it.\n\nOn two machines before anyone is told.' };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Until the primary follows the standby's stream again (a wait that timed out
+ * dropped it as silent): a write sent again can then be confirmed.
+ */
+async function untilStandbyFollowed(blog: { ryw: { standbys(): { streaming: number } | null } }): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while ((blog.ryw.standbys()?.streaming !== 1 || standby.connected() !== 1) && Date.now() < deadline) await sleep(5);
+  expect(blog.ryw.standbys()?.streaming).toBe(1);
+  expect(standby.connected()).toBe(1);
+}
 const tx = (n: bigint) => n.toString(16).padStart(16, '0');
 const unescapeHtml = (s: string) =>
   s.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&amp;', '&');
@@ -194,14 +204,14 @@ describe('publishing with RYW_DURABILITY=standby', () => {
 
   it('sent again once the standby caught up: the one article (303 to it, with a token), never a second', async () => {
     const link = { up: false };
-    const { app } = await primary(link);
+    const { app, blog } = await primary(link);
     const form = await openForm(app);
     const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
     const again = formOf(first.text, form.cookie);
     // The standby's link heals: it applies what it missed.
     link.up = true;
     standby.send(tx(fs.position()!));
-    await sleep(200);
+    await untilStandbyFollowed(blog);
     const started = performance.now();
     const second = await submitForm(app, again, { ...article, _draft: again.draft }).expect(303);
     // Already on the standby: confirmed without waiting for anything new.
@@ -233,7 +243,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
 
   it('sent again after the standby’s stream reopened (nothing new to report): confirmed, the one article', async () => {
     const link = { up: false };
-    const { app } = await primary(link);
+    const { app, blog } = await primary(link);
     const form = await openForm(app);
     const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
     const again = formOf(first.text, form.cookie);
@@ -242,7 +252,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
     link.up = true;
     standby.dropClients();
     standby.send(tx(fs.position()!));
-    await sleep(300);
+    await untilStandbyFollowed(blog);
     expect(standby.connected()).toBe(1);
     const second = await submitForm(app, again, { ...article, _draft: again.draft });
     expect(second.status).toBe(303);
@@ -293,7 +303,7 @@ describe('editing and deleting with RYW_DURABILITY=standby', () => {
 
   it('an edit no standby confirmed: 503 with the text; sent again, saved once, never a 409', async () => {
     const link = { up: true };
-    const { app } = await primary(link);
+    const { app, blog } = await primary(link);
     const id = await published(app);
     link.up = false;
     const edit = await openEdit(app, id);
@@ -307,7 +317,7 @@ describe('editing and deleting with RYW_DURABILITY=standby', () => {
     expect(again.revision).toBe(2);
     link.up = true;
     standby.send(tx(fs.position()!));
-    await sleep(200);
+    await untilStandbyFollowed(blog);
     const second = await saveEdit(app, again, changed).expect(303);
     expect(hasToken(second)).toBe(true);
     // The original form sent again (a browser's retry) is no conflict either.
@@ -353,7 +363,7 @@ describe('editing and deleting with RYW_DURABILITY=standby', () => {
 
   it('a delete no standby confirmed: 503; pressed again once it caught up, done (303)', async () => {
     const link = { up: true };
-    const { app } = await primary(link);
+    const { app, blog } = await primary(link);
     const id = await published(app);
     link.up = false;
     const session = sessionOf(app);
@@ -365,7 +375,7 @@ describe('editing and deleting with RYW_DURABILITY=standby', () => {
     expect(hasToken(first)).toBe(false);
     link.up = true;
     standby.send(tx(fs.position()!));
-    await sleep(200);
+    await untilStandbyFollowed(blog);
     const second = await post().expect(303);
     expect(hasToken(second)).toBe(true);
   });
