@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import type { Express } from 'express';
 import { pino, type Logger } from 'pino';
 import type { ArticleStore } from './article.js';
@@ -42,7 +43,10 @@ export interface BlogOverrides {
 
 /** The blog, built from its configuration: what main.ts serves, and what tests and benchmarks drive. */
 export interface Blog {
+  /** Every route; mount it elsewhere or add to it. */
   app: Express;
+  /** What a server listens with: pages kept in the page cache answered before Express, the rest by `app`. */
+  handler: RequestListener;
   /** The METRICS_PORT listener's app, or null when /metrics is on the public port. */
   metricsApp: Express | null;
   ryw: ReadYourWrites;
@@ -133,7 +137,7 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
   const sqliteStore = new SqliteArticleStore(database, { search: overrides.search, text: markup.text });
   const store = overrides.wrapStore ? overrides.wrapStore(sqliteStore) : sqliteStore;
   const authors = new SqliteAuthorStore(database);
-  const app = createApp({
+  const { app, handler } = createApp({
     ryw,
     metrics,
     publicMetrics: config.metricsPort === null ? { token: config.metricsToken } : null,
@@ -157,6 +161,7 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
 
   return {
     app,
+    handler,
     metricsApp,
     ryw,
     database,

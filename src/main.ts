@@ -11,7 +11,7 @@ async function main(config: Config): Promise<void> {
   if (config.ephemeralSecret)
     log.warn('RYW_SECRET is not set: using a per-process secret (fine standalone; tokens and forms will not survive a restart)');
 
-  const server: Server = createServer(blog.app, DEFAULT_LIMITS);
+  const server: Server = createServer(blog.handler, DEFAULT_LIMITS);
   // Same host as the public listener (every interface): on Fly, only fly.toml's services are public.
   const metricsServer = blog.metricsApp === null ? null : createServer(blog.metricsApp, DEFAULT_LIMITS);
   const fatal = (error: unknown) => {

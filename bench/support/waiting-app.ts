@@ -4,6 +4,7 @@
  * many-waiters benchmark needs to see from inside: pos-file reads, event-loop
  * delay and memory, over IPC. Started by bench/many-waiters.ts only.
  */
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
@@ -23,9 +24,8 @@ export interface WaitingAppStats {
 
 const config = loadConfig();
 const blog = createBlog(config, { log: pino({ level: 'silent' }) });
-const { app } = blog;
 const node = blog.ryw.node as LiteFSNode;
-const server = app.listen(config.port, '127.0.0.1', () => {
+const server = createServer(blog.handler).listen(config.port, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ listening: port });
 });

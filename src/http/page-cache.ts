@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Position, ReplicaNode, Role } from '../ryw/index.js';
+import { readCookie, type ImmediateRead, type Position, type ReplicaNode, type Role } from '../ryw/index.js';
 import type { Site } from '../site.js';
 import { SHARED_REVALIDATE } from './cache-control.js';
 import { compressed, exactBuffer, MIN_COMPRESS_BYTES } from './compression.js';
@@ -57,6 +58,13 @@ export interface PageCacheOptions {
   generation: () => string | null;
   /** Links name the site's base (SITE_URL, or the request's own host): part of the key. */
   site: Site;
+  /**
+   * For answer(): the read-your-writes layer's decision for a bare request
+   * (ReadYourWrites.immediate()), and the cookies that make a page one
+   * visitor's (a session, a notice of their own): with any of them, the
+   * request goes to the app, which looks. Without it, answer() answers nothing.
+   */
+  lane?: { immediate: (req: IncomingMessage) => ImmediateRead | null; visitorCookies: readonly string[] };
 }
 
 export interface PageCacheStats {
@@ -76,13 +84,36 @@ export interface PageCache {
   shareable(render: Render): Render;
   /** What it counted and holds now (a function: pass it on, e.g. to metrics.watchPageCache()). */
   stats: () => PageCacheStats;
+  /**
+   * Answers a hit before the app sees the request (the server's first
+   * step), with the very bytes and headers the app's own hit would send;
+   * false hands the request to the app. See answer() in createPageCache().
+   */
+  answer(req: IncomingMessage, res: ServerResponse): boolean;
 }
+
+/** Headers of an answer that are the connection's, the request's or the representation's own: never learnt for another answer. */
+const OWN_HEADERS: ReadonlySet<string> = new Set([
+  'date',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'set-cookie',
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'etag',
+  'vary',
+  'server-timing',
+]);
 
 /** One coding of a page, with the headers it goes out with, built once. */
 interface Representation {
   body: Buffer;
   ok: OutgoingHttpHeaders;
   notModified: OutgoingHttpHeaders;
+  /** answer()'s headers, built once per learnt set (see learnt). */
+  lane?: { around: OutgoingHttpHeaders; ok: OutgoingHttpHeaders; notModified: OutgoingHttpHeaders };
 }
 
 interface CachedPage {
@@ -134,6 +165,8 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   let hits = 0;
   let misses = 0;
   let moved = 0;
+  // What the app sends around a cached page, by decision, as seen on its last hit (see FAST_LANE).
+  const learnt: Partial<Record<SharedTiming, OutgoingHttpHeaders>> = {};
 
   /**
    * Looks at the state now: a new one (another position, checksum, role or
@@ -201,7 +234,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     return made;
   };
 
-  const send = (req: Request, res: Response, rep: Representation, stored: CachedPage | null) => {
+  const send = (req: Request, res: Response, rep: Representation, stored: CachedPage | null, hit: SharedTiming | null = null) => {
     if (res.writableEnded || res.destroyed) return;
     const inm = req.headers['if-none-match'];
     const notModified = inm !== undefined && noneMatch(inm, rep.ok.ETag as string);
@@ -210,8 +243,75 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     // A cookie set as the headers went out (a token handed out by a listener
     // that runs after mayShare()) makes the page this reader's: not kept.
     if (stored !== null && res.hasHeader('Set-Cookie') && lru.peek(stored.key) === stored) lru.delete(stored.key);
+    // A hit as the app answers it: what answer() is to send around the same pages.
+    if (hit !== null && !res.hasHeader('Set-Cookie')) learn(hit, res);
     if (notModified || req.method === 'HEAD') res.end();
     else res.end(rep.body);
+  };
+
+  /** Keeps what the app sent around a hit (everything but the page's own headers), when it changed. */
+  const learn = (timing: SharedTiming, res: Response) => {
+    const around: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(res.getHeaders())) if (!OWN_HEADERS.has(name) && value !== undefined) around[name] = value;
+    const known = learnt[timing];
+    if (known === undefined || !sameHeaders(known, around)) learnt[timing] = around;
+  };
+
+  /** The headers answer() sends with `rep`: the learnt ones, then the page's own, merged once per learnt set. */
+  const laneHeaders = (rep: Representation, around: OutgoingHttpHeaders, serverTiming: string) => {
+    if (rep.lane?.around !== around) {
+      rep.lane = { around, ok: merged(around, serverTiming, rep.ok), notModified: merged(around, serverTiming, rep.notModified) };
+    }
+    return rep.lane;
+  };
+
+  /**
+   * A hit costs what sending bytes costs only outside Express (its request
+   * set-up, router and on-headers listeners cost more than the page: see
+   * docs/benchmarks.md). So the server asks answer() first: a GET or HEAD
+   * from a visitor with no session, that the read-your-writes layer would
+   * serve at once (no token, or one met) and whose page is kept, is answered
+   * from memory with the headers the app gave its last hit of that kind
+   * (helmet's, Cache-Control, Vary…), learnt as the app sends them. Anything
+   * else, the first hit of a kind included, is the app's, which decides it again.
+   */
+  const answer = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const { lane } = options;
+    if (!keeping || lane === undefined || lru.size === 0) return false;
+    const { method } = req;
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const cookies = req.headers.cookie;
+    if (cookies !== undefined) for (const name of lane.visitorCookies) if (readCookie(cookies, name) !== undefined) return false;
+    const read = lane.immediate(req);
+    if (read === null) return false;
+    const around = learnt[read.timing];
+    if (around === undefined || !observe(read.role)) return false;
+    // immediate() took only a plain path: `/…`, then the query if any.
+    const url = req.url!;
+    const q = url.indexOf('?');
+    const key = pageKey(
+      fixedBase ?? baseUrl(req, site),
+      q === -1 ? url : url.slice(0, q),
+      q === -1 ? null : parseQuery(url.slice(q + 1)),
+      read.timing,
+    );
+    const page = lru.get(key);
+    // Not kept, or not yet in this coding (the app compresses it, off the event loop).
+    const rep = page?.reps[encodingOf(req.headers['accept-encoding'])];
+    if (rep === undefined) return false;
+    hits++;
+    read.served();
+    const headers = laneHeaders(rep, around, read.serverTiming);
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && noneMatch(inm, rep.ok.ETag as string)) {
+      res.writeHead(304, headers.notModified);
+      res.end();
+    } else {
+      res.writeHead(200, headers.ok);
+      if (method === 'HEAD') res.end();
+      else res.end(rep.body);
+    }
+    return true;
   };
 
   /**
@@ -220,12 +320,19 @@ export function createPageCache(options: PageCacheOptions): PageCache {
    * waits for a compression (a miss's own `next` has been called, and
    * Express's router goes on to the error handler from where it is).
    */
-  const serve = (req: Request, res: Response, next: NextFunction, page: CachedPage, stored: CachedPage | null) => {
+  const serve = (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    page: CachedPage,
+    stored: CachedPage | null,
+    hit: SharedTiming | null = null,
+  ) => {
     const encoding = encodingOf(req.headers['accept-encoding']);
     const rep = page.reps[encoding];
-    if (rep) return send(req, res, rep, stored);
+    if (rep) return send(req, res, rep, stored, hit);
     inEncoding(page, encoding as Exclude<Encoding, 'identity'>)
-      .then((made) => send(req, res, made, stored))
+      .then((made) => send(req, res, made, stored, hit))
       .catch((error: unknown) => {
         // Headers out already: the answer cannot become an error page; end it rather than leave it hanging.
         if (res.headersSent) res.destroy();
@@ -264,7 +371,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     const cached = keeping ? lru.get(key) : undefined;
     if (cached !== undefined) {
       hits++;
-      return serve(req, res, next, cached, null);
+      return serve(req, res, next, cached, null, timing);
     }
 
     // A miss: the page is kept (and sent from here) only if its renderer marked it shareable.
@@ -299,6 +406,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
 
   return {
     middleware,
+    answer,
     shareable(render) {
       return (res, view, data = {}, status = 200) => {
         const shareable =
@@ -321,4 +429,17 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       maxBytes: options.maxBytes,
     }),
   };
+}
+
+function sameHeaders(a: OutgoingHttpHeaders, b: OutgoingHttpHeaders): boolean {
+  const names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  return names.every((name) => String(a[name]) === String(b[name]));
+}
+
+/** The learnt headers, then the page's own in place of any of the same name (whatever its case). */
+function merged(around: OutgoingHttpHeaders, serverTiming: string, own: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ...around, 'server-timing': serverTiming };
+  for (const [name, value] of Object.entries(own)) headers[name.toLowerCase()] = value;
+  return headers;
 }

@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type ErrorRequestHandler, type Express } from 'express';
@@ -9,7 +10,7 @@ import { AppError, isAppError } from '../error.js';
 import type { ReadYourWrites } from '../ryw/index.js';
 import type { Site } from '../site.js';
 import { ARTICLE_FORM_POST, articleRoutes, keepFormsWhenSessionBusy } from './articles.js';
-import { AUTH_FORM_PATHS, authRoutes, sessionMiddleware, withSignedInAuthor, type AuthRoutesOptions } from './auth.js';
+import { AUTH_FORM_PATHS, authRoutes, SESSION_COOKIE, sessionMiddleware, withSignedInAuthor, type AuthRoutesOptions } from './auth.js';
 import { cacheControl } from './cache-control.js';
 import { stringCookiesOnly } from './cookies.js';
 import { createCsrf, type CsrfOptions } from './csrf.js';
@@ -17,7 +18,7 @@ import { errorHandler, notFound, statusOf } from './errors.js';
 import { feedRoutes } from './feeds.js';
 import type { Metrics } from './metrics.js';
 import { metricsRoutes, migrateRoutes, opsRoutes } from './ops.js';
-import { withCaughtUp } from './notice.js';
+import { CAUGHT_UP_COOKIE, withCaughtUp } from './notice.js';
 import { precompressedStatic } from './compression-static.js';
 import { createPageCache } from './page-cache.js';
 import { sameSiteWrites } from './same-site.js';
@@ -68,7 +69,13 @@ export interface AppOptions {
   pageCache?: { maxBytes: number; generation: () => string | null };
 }
 
-export function createApp(options: AppOptions): Express {
+/** The blog's app, and what a server listens with: cached pages answered before Express (PageCache.answer()), the rest by the app. */
+export interface BlogApp {
+  app: Express;
+  handler: RequestListener;
+}
+
+export function createApp(options: AppOptions): BlogApp {
   const { ryw, store, log, metrics } = options;
   const { node } = ryw;
   const app = express();
@@ -82,6 +89,8 @@ export function createApp(options: AppOptions): Express {
     node,
     generation: options.pageCache?.generation ?? (() => null),
     site: options.site,
+    // A signed-in visitor's page names them, and a reloaded stale page says "caught up" to that reader alone.
+    lane: { immediate: (req) => ryw.immediate(req), visitorCookies: [SESSION_COOKIE, CAUGHT_UP_COOKIE] },
   });
   metrics.watchPageCache(pages.stats);
   // Every page's nav says who is signed in (res.locals.author, from sessionMiddleware()),
@@ -162,7 +171,10 @@ export function createApp(options: AppOptions): Express {
   app.use(notFound);
   app.use(ryw.busyHandler);
   app.use(errorHandler(render, log));
-  return app;
+  const handler: RequestListener = (req, res) => {
+    if (!pages.answer(req, res)) app(req, res);
+  };
+  return { app, handler };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Site } from '../site.js';
 import { isHttps } from './cookies.js';
 import type { Render } from './views.js';
@@ -8,9 +8,9 @@ const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 /** The blog's public address, without a trailing slash: SITE_URL, or the request's own (see Site.url). */
-export function baseUrl(req: Request, site: Site): string {
+export function baseUrl(req: IncomingMessage, site: Site): string {
   if (site.url) return site.url.href.replace(/\/+$/, '');
-  const host = req.get('host') ?? '';
+  const host = req.headers.host ?? '';
   return `${isHttps(req) ? 'https' : 'http'}://${HOST.test(host) ? host : 'localhost'}`;
 }
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { CookieOptions, Request } from 'express';
 
 /** Longest Cookie header searched for the token: browsers send at most a few KiB. */
@@ -24,9 +25,16 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-/** Whether the client reached us over https, directly or through a TLS-terminating proxy (Fly's edge). */
-export function isHttps(req: Request): boolean {
-  return req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim() === 'https';
+/**
+ * Whether the client reached us over https, directly or through a
+ * TLS-terminating proxy (Fly's edge). Of a bare request too (a server that
+ * answers some requests before Express): Express's `req.secure` is the
+ * socket's TLS unless a proxy is trusted, and the proxy's word is read here.
+ */
+export function isHttps(req: IncomingMessage): boolean {
+  if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted === true) return true;
+  const proto = req.headers['x-forwarded-proto'];
+  return (Array.isArray(proto) ? proto[0] : proto)?.split(',')[0]?.trim() === 'https';
 }
 
 /** The token cookie's attributes: HttpOnly, SameSite=Lax, Path=/, Secure over https. */

@@ -27,6 +27,7 @@ export {
   READ_METHODS,
   REGION_PATTERN,
   RETRY_AFTER_S,
+  type ImmediateRead,
   type ReadYourWrites,
   type ReadYourWritesObserver,
   type ReadYourWritesOptions,
@@ -38,7 +39,7 @@ export { Waiters } from './waiters.js';
 export { FALLBACKS, TIMINGS, LINEAGE_MARGIN_MS, type Fallback, type NodeFacts, type Role, type Timing, type Token } from './decide.js';
 export { TOKEN_COOKIE, TOKEN_HEADER, MAX_CLOCK_SKEW_MS, type TokenRejection } from './token.js';
 export { formatTxid, parseTxid, type Position } from './position.js';
-export { isHttps, tokenCookieOptions } from './cookies.js';
+export { isHttps, readCookie, tokenCookieOptions } from './cookies.js';
 export { isOnLiteFS, LiteFSNode, type LiteFSNodeOptions } from './litefs/litefs-node.js';
 export {
   DEFAULT_DURABILITY_MODE,

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,11 @@ import {
   lostInFailover,
   ofOlderLineage,
   RYW_REPLAY_STATE,
+  type Decision,
   type Fallback,
+  type NodeFacts,
   type RequestFacts,
+  type Role,
   type Timing,
   type Token,
 } from './decide.js';
@@ -169,8 +173,42 @@ export interface ReadYourWrites {
   confirm(res?: Response): Promise<Confirmation>;
   /** The standbys followed (durability `standby`): how many are known, how many could confirm now. */
   standbys(): { known: number; streaming: number } | null;
+  /**
+   * What the middleware would decide for this read, when that is to serve it
+   * here at once with nothing to tell the reader (`none`, or `fresh`: its
+   * token is met); null for anything else (a wait, a replay, a token to
+   * drop, a write). For a server that answers such reads without Express
+   * (e.g. from a page cache): it calls `served()` when it does, and hands
+   * every other request to the app, where the middleware decides it again.
+   */
+  immediate(req: IncomingMessage): ImmediateRead | null;
   /** Stops following LiteFS (its event stream, any poll) and gives up on every wait. */
   close(): void;
+}
+
+/** A read the layer would serve at once (see ReadYourWrites.immediate()). */
+export interface ImmediateRead {
+  timing: 'none' | 'fresh';
+  /** The role of this node as it judged the read. */
+  role: Role;
+  /** The `Server-Timing` entry the middleware would have appended. */
+  serverTiming: string;
+  /** Counts the decision (the observer), as the middleware would have: call it once the answer is given. */
+  served(): void;
+}
+
+/** A request as the layer judged it before any wait (see judge() in readYourWrites()). */
+interface Judged {
+  request: RequestFacts;
+  carried: CarriedTokens;
+  facts: NodeFacts;
+  decision: Decision;
+  /** The token cookie is to be cleared: refused, or of an older lineage. */
+  clearCookie: boolean;
+  /** How many valid tokens were dropped as of an older lineage. */
+  olderLineage: number;
+  /** One of those names a write lost in a failover, on evidence: the reader is to be told. */
+  lostWrite: boolean;
 }
 
 /** The request as the middleware saw it, for the busy handler. */
@@ -202,6 +240,8 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_S;
   const writePaths = new Set(options.writePaths ?? DEFAULT_WRITE_PATHS);
   const exempt = exemptTest(options.exempt ?? DEFAULT_EXEMPT_PATHS);
+  // For immediate(), which judges a bare request.
+  const exemptPaths = typeof options.exempt === 'function' ? null : exemptPathTest(options.exempt ?? DEFAULT_EXEMPT_PATHS);
   const replies: Replies = { ...defaultReplies, ...options.replies };
   const isBusy = options.isBusy ?? isSqliteBusy;
   const now = options.now ?? Date.now;
@@ -240,6 +280,62 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     if (!confirmed) return outcome({ confirmed: false, reason: gone.signal.aborted || standbys.closed ? 'aborted' : 'timeout', waitedMs });
     if (res) confirmedFor.set(res, position);
     return outcome({ confirmed: true, waitedMs });
+  };
+
+  /**
+   * A request as the layer judges it before any wait: the tokens it carries
+   * (each on its own: one of an older lineage is dropped, and its cookie
+   * cleared, without costing a valid one beside it), the node's facts, and
+   * the decision. Tells no observer: the caller does, once it acts on it.
+   */
+  const judge = (method: string, path: string, region: string | null, headers: IncomingHttpHeaders): Judged => {
+    const write = !READ_METHODS.has(method) || writePaths.has(path);
+    const carried = node.replicated && enabled ? readTokens(headers, verifier, now(), ttlSeconds) : noTokens;
+    const tokens = carried.valid.map((carriedToken) => carriedToken.token);
+    const highest = tokens.reduce<Token | null>((best, token) => (best === null || token.position > best.position ? token : best), null);
+    // Without a token the position does not matter: no file is read for it.
+    const facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
+    let clearCookie = carried.cookieRejected;
+    let olderLineage = 0;
+    let lostWrite = false;
+    if (!write) {
+      for (const { token, fromCookie } of carried.valid) {
+        // A lost write is a token of an older lineage that only its checksum tells apart.
+        if (!lostInFailover(token, facts) && !ofOlderLineage(token, facts)) continue;
+        olderLineage++;
+        // Told only on evidence of a lost write (see evidenceOfLoss()); any other such drop is silent.
+        if (evidenceOfLoss(token, facts)) lostWrite = true;
+        clearCookie ||= fromCookie;
+      }
+    }
+    const source = parseReplaySource(headerOf(headers, FLY_REPLAY_SRC));
+    const request: RequestFacts = {
+      write,
+      tokens,
+      region,
+      replayedFrom: source?.instance ?? null,
+      replayedForToken: source?.state === RYW_REPLAY_STATE,
+    };
+    return { request, carried, facts, clearCookie, olderLineage, lostWrite, decision: decide(request, facts, fallback) };
+  };
+
+  const immediate = (req: IncomingMessage): ImmediateRead | null => {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    // Only a read, of a plain path (not an absolute-form URL), pinned to no region.
+    if (!READ_METHODS.has(method) || !url.startsWith('/')) return null;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (q !== -1 && url.includes('region', q)) return null;
+    // Exempt paths are answered without the layer's counting: never here (a test of Express's own cannot be asked).
+    if (exemptPaths === null || exemptPaths(path)) return null;
+    const judged = judge(method, path, null, req.headers);
+    const { decision } = judged;
+    if (decision.kind !== 'serve' || (decision.timing !== 'none' && decision.timing !== 'fresh')) return null;
+    // Anything the reader is to be told (a token dropped, a cookie cleared) is the middleware's to say.
+    if (judged.carried.rejected.length > 0 || judged.clearCookie || judged.olderLineage > 0) return null;
+    const { timing } = decision;
+    return { timing, role: judged.facts.role, serverTiming: SERVER_TIMING_AT_ONCE[timing], served: () => observer?.decided(timing, 0) };
   };
 
   const replay = (req: Request, res: Response, next: NextFunction, target: ReplayTarget, reason: ReplayReason) => {
@@ -281,39 +377,17 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
       return replies.invalid({ req, res, next }, 'The region must be 2 to 12 lowercase letters or digits, like ?region=syd.');
     }
 
-    const write = !READ_METHODS.has(req.method) || writePaths.has(req.path);
-    const carried = node.replicated && enabled ? readTokens(req, verifier, now(), ttlSeconds) : noTokens;
-    const tokens = carried.valid.map((carriedToken) => carriedToken.token);
-    const highest = tokens.reduce<Token | null>((best, token) => (best === null || token.position > best.position ? token : best), null);
-    // Without a token the position does not matter: no file is read for it.
-    let facts = node.facts({ position: highest !== null, tokenPosition: highest?.position });
+    const judged = judge(req.method, req.path, region ?? null, req.headers);
+    const { request, carried } = judged;
+    let facts = judged.facts;
     locals.served = { region: facts.region, instance: facts.instance, role: facts.role };
     for (const reason of carried.rejected) observer?.dropped(reason);
-    // Each token is judged on its own: one of an older lineage is dropped
-    // (and its cookie cleared) without costing a valid one beside it.
-    let clearCookie = carried.cookieRejected;
-    if (!write) {
-      for (const { token, fromCookie } of carried.valid) {
-        // A lost write is a token of an older lineage that only its checksum tells apart.
-        if (!lostInFailover(token, facts) && !ofOlderLineage(token, facts)) continue;
-        observer?.dropped('lineage');
-        // Told only on evidence of a lost write (see evidenceOfLoss()); any other such drop is silent.
-        if (evidenceOfLoss(token, facts)) locals.lostWrite = true;
-        clearCookie ||= fromCookie;
-      }
-    }
-    if (clearCookie) res.clearCookie(TOKEN_COOKIE, tokenCookieOptions(req));
-
-    const source = parseReplaySource(req.get(FLY_REPLAY_SRC));
-    const request: RequestFacts = {
-      write,
-      tokens,
-      region: region ?? null,
-      replayedFrom: source?.instance ?? null,
-      replayedForToken: source?.state === RYW_REPLAY_STATE,
-    };
+    for (let n = 0; n < judged.olderLineage; n++) observer?.dropped('lineage');
+    if (judged.lostWrite) locals.lostWrite = true;
+    if (judged.clearCookie) res.clearCookie(TOKEN_COOKIE, tokenCookieOptions(req));
+    const { write } = request;
     decidedOn.set(res, request);
-    const decision = decide(request, facts, fallback);
+    const { decision } = judged;
 
     let act = decision;
     if (decision.kind === 'await-primary') {
@@ -396,6 +470,7 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
     durability,
     confirm,
     standbys: () => standbys?.count() ?? null,
+    immediate,
     close: () => {
       standbys?.close();
       node.close();
@@ -452,14 +527,32 @@ export function databasePath(database: string | URL): string {
 
 function exemptTest(exempt: readonly string[] | ((req: Request) => boolean)): (req: Request) => boolean {
   if (typeof exempt === 'function') return exempt;
+  const test = exemptPathTest(exempt);
+  return (req) => test(req.path);
+}
+
+function exemptPathTest(exempt: readonly string[]): (path: string) => boolean {
   const exact = new Set(exempt.filter((path) => !path.endsWith('/')));
   const prefixes = exempt.filter((path) => path.endsWith('/'));
-  return (req) => exact.has(req.path) || prefixes.some((prefix) => req.path.startsWith(prefix));
+  return (path) => exact.has(path) || prefixes.some((prefix) => path.startsWith(prefix));
+}
+
+/** The entry a read answered at once carries (no wait, so no duration). */
+const SERVER_TIMING_AT_ONCE = { none: serverTimingEntry('none', 0), fresh: serverTimingEntry('fresh', 0) } as const;
+
+function serverTimingEntry(timing: Timing, waitedMs: number): string {
+  return `ryw;desc=${timing};dur=${Math.round(waitedMs)}`;
+}
+
+/** One request header as a string (Node joins repeated ones with `, `), as Express's `req.get()` gives it. */
+function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** Adds our entry to `Server-Timing`, keeping whatever others set (it is a list header). */
 function appendServerTiming(res: Response, timing: Timing, waitedMs: number): void {
-  appendServerTimingEntry(res, `ryw;desc=${timing};dur=${Math.round(waitedMs)}`);
+  appendServerTimingEntry(res, serverTimingEntry(timing, waitedMs));
 }
 
 function appendServerTimingEntry(res: Response, entry: string): void {
@@ -495,11 +588,11 @@ const noTokens: CarriedTokens = { valid: [], rejected: [], cookieRejected: false
  * whatever another middleware would make of it (cookie-parser turns `j:{…}`
  * into an object), it is judged as a token, and refused like any other.
  */
-function readTokens(req: Request, verifier: TokenVerifier, now: number, ttlSeconds: number): CarriedTokens {
+function readTokens(headers: IncomingHttpHeaders, verifier: TokenVerifier, now: number, ttlSeconds: number): CarriedTokens {
   const checks: { check: TokenCheck; fromCookie: boolean }[] = [];
-  const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
+  const cookie = readCookie(headers.cookie, TOKEN_COOKIE);
   if (cookie !== undefined) checks.push({ check: verifier.verify(cookie, now, ttlSeconds), fromCookie: true });
-  const header = req.get(TOKEN_HEADER);
+  const header = headerOf(headers, TOKEN_HEADER);
   if (header !== undefined) checks.push({ check: verifier.verify(header, now, ttlSeconds), fromCookie: false });
 
   const carried: CarriedTokens = { valid: [], rejected: [], cookieRejected: false };

@@ -28,7 +28,8 @@ afterEach(() => fs?.close());
  */
 function primary(): Express {
   fs = new FakeLiteFS({ role: 'primary' });
-  const { app } = fs.app({ region: 'fra', instance: PRIMARY_ID });
+  // Express itself (Blog.app): writes never take the page cache's lane.
+  const app = fs.app({ region: 'fra', instance: PRIMARY_ID }).blog.app;
   const patched = app as unknown as { handle: (req: unknown, res: Response, next?: unknown) => void };
   const handle = patched.handle.bind(app);
   // Patched before any middleware's on-headers, so that this runs last, as the headers are written.

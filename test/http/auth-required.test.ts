@@ -1,4 +1,5 @@
 import cookieParser from 'cookie-parser';
+import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ afterEach(() => fs?.close());
  * routes are behind requireAuthor, as the article routes are meant to be:
  * a page to open and a form to post.
  */
-async function apps(): Promise<{ blog: Express; guarded: Express; cookies: string }> {
+async function apps(): Promise<{ blog: RequestListener; guarded: Express; cookies: string }> {
   fs = new FakeLiteFS({ role: 'standalone' });
   await fs.insertAuthor('Ada');
   const { app: blog, database } = fs.app();

@@ -2,10 +2,9 @@
  * Conditional GETs, Cache-Control and compression of shareable pages
  * (src/http/page-cache.ts) and static files (src/http/compression-static.ts).
  */
-import { get, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, get, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleStore } from '../../src/article.js';
@@ -25,8 +24,8 @@ type AppOptions = NonNullable<Parameters<FakeLiteFS['app']>[0]>;
 const blogOn = (fake: FakeLiteFS, options: AppOptions = {}) => fake.app({ ...options, env: { ...SITE, ...options.env } });
 
 /** One server for the whole test, so that every request names the same host. */
-async function listen(app: Express): Promise<string> {
-  const server = app.listen(0, '127.0.0.1');
+async function listen(app: RequestListener): Promise<string> {
+  const server = createServer(app).listen(0, '127.0.0.1');
   servers.push(server);
   await new Promise<void>((resolve) => server.once('listening', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seedArticles, wordOfRank } from '../../bench/support/articles.js';
@@ -14,7 +13,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a search of any shape gets an answer, and is told what was left out', () => {
   let fs: FakeLiteFS;
-  let app: Express;
+  let app: RequestListener;
   beforeAll(() => {
     fs = new FakeLiteFS({ role: 'standalone' });
     fs.insertArticle('Replicating SQLite', 'LiteFS replicates every transaction; the primary takes the writes.');
@@ -94,8 +93,8 @@ describe('searches never hold up the process', () => {
    */
   const worst = [...Array.from({ length: MAX_SEARCH_WORDS - 1 }, (_, rank) => wordOfRank(rank)), 'ser'].join(' ');
 
-  async function listen(app: Express): Promise<string> {
-    server = app.listen(0, '127.0.0.1');
+  async function listen(app: RequestListener): Promise<string> {
+    server = createServer(app).listen(0, '127.0.0.1');
     await once(server, 'listening');
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import type { Express } from 'express';
 import request from 'supertest';
 import type { ArticleStore } from '../../src/article.js';
 import { nameKey } from '../../src/author.js';
@@ -27,9 +27,9 @@ export const TEST_SCRYPT: ScryptParams = { log2N: 4, r: 8, p: 1 };
 export const TEST_PASSWORD = 'correct horse battery staple';
 
 /** The fake directory each app was built on (FakeLiteFS.app()): test/support/forms.ts signs in through it. */
-const fakes = new WeakMap<Express, FakeLiteFS>();
+const fakes = new WeakMap<object, FakeLiteFS>();
 export function fakeOf(app: unknown): FakeLiteFS | undefined {
-  return fakes.get(app as Express);
+  return fakes.get(app as object);
 }
 
 /**
@@ -128,7 +128,7 @@ export class FakeLiteFS {
       /** More of the environment, e.g. SITE_TITLE. */
       env?: Record<string, string>;
     } = {},
-  ): { app: Express; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
+  ): { app: RequestListener; node: LiteFSNode; database: SqliteDatabase; metrics: Metrics; blog: Blog } {
     const publicMetrics = options.publicMetrics === undefined ? { token: null } : options.publicMetrics;
     // The configuration as main.ts reads it, from the environment the test gives.
     const env: Record<string, string> = {
@@ -159,8 +159,10 @@ export class FakeLiteFS {
     });
     // The store's search workers are terminated in the background: nothing waits on them.
     this.closers.push(() => void blog.close());
+    // As src/main.ts serves it: page-cache hits answered before Express (Blog.handler).
+    fakes.set(blog.handler, this);
     fakes.set(blog.app, this);
-    return { app: blog.app, node: blog.ryw.node as LiteFSNode, database: blog.database, metrics: blog.metrics, blog };
+    return { app: blog.handler, node: blog.ryw.node as LiteFSNode, database: blog.database, metrics: blog.metrics, blog };
   }
 
   /** Seeds an article straight into the file, as if it had replicated here. */
@@ -237,7 +239,7 @@ export function cookiePair(headers: Record<string, unknown>, name: string): stri
  * token, then POST), and returns the cookies to send as that author:
  * `session=…; csrf=…` (the CSRF cookie too, so the caller can post forms).
  */
-export async function signIn(app: Express, name: string, password = TEST_PASSWORD): Promise<string> {
+export async function signIn(app: RequestListener, name: string, password = TEST_PASSWORD): Promise<string> {
   const page = await request(app).get('/signin').expect(200);
   const csrf = cookiePair(page.headers, 'csrf')!;
   const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1]!;
