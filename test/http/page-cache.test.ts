@@ -104,6 +104,28 @@ describe('a hit', () => {
     expect((await request(app).get('/').expect(200)).text).not.toContain('read-your-writes: fresh');
   });
 
+  it('on a primary just started, from its first page: not only once it has committed (files, and LiteFS events)', async () => {
+    fs = new FakeLiteFS({ role: 'primary', position: 5n });
+    const calls = { reads: 0 };
+    const { app, metrics } = blogOn(fs, { region: 'fra', instance: PRIMARY_ID, wrapStore: counting(calls) });
+    await request(app).get('/').expect(200);
+    const reads = calls.reads;
+    await request(app).get('/').expect(200);
+    expect(calls.reads).toBe(reads);
+    expect(await entries(metrics)).toBe(1);
+    fs.close();
+
+    events = await fakeEvents({ isPrimary: true, hostname: PRIMARY_ID });
+    fs = new FakeLiteFS({ role: 'primary', position: 5n });
+    const streamed = blogOn(fs, { region: 'fra', instance: PRIMARY_ID, events: events.url, wrapStore: counting(calls) });
+    await until(() => streamed.node.stats().streaming);
+    await request(streamed.app).get('/').expect(200);
+    calls.reads = 0;
+    await request(streamed.app).get('/').expect(200);
+    expect(calls.reads).toBe(0);
+    expect(await entries(streamed.metrics)).toBe(1);
+  });
+
   it('normalises the query: the same search spelled two ways is one page', async () => {
     fs = new FakeLiteFS({ role: 'standalone' });
     fs.insertArticle('Pasta', 'Boil water, then the pasta.');

@@ -187,13 +187,17 @@ export class LiteFSNode implements ReplicaNode {
     if (this.followingSince === null) return true;
     if (heard === null || heard < this.followingSince) return false;
     this.followingSince = null;
-    // What the database is now, trusted: a quiet stream may tell of no commit for long.
+    this.seed();
+    return true;
+  }
+
+  /** What the database is now, once trusted: a quiet stream may tell of no commit for long. */
+  private seed(): void {
     const pos = readPosFile(this.files);
     if (pos) {
       this.latest = pos;
       this.checksums.observe(pos.txid, pos.checksum, { trusted: true, fromFile: true });
     }
-    return true;
   }
 
   /**
@@ -213,6 +217,8 @@ export class LiteFSNode implements ReplicaNode {
     if (lineage === 'self') {
       this.followingSince = null;
       if (this.followedOther) this.tookOverAt ??= Date.now();
+      // A primary's own database is its lineage: known at once, not at its next commit (a page cache keys on it).
+      this.seed();
     } else if (lineage !== null) {
       this.followedOther = true;
       this.tookOverAt = null;
