@@ -25,8 +25,13 @@ export function isDatabaseRefusal(error: unknown): error is DatabaseRefusal {
   return isAppError(error, 'busy') || isAppError(error, 'unavailable');
 }
 
-/** `Retry-After` for a refusal: sooner for a lock than for a refused write. */
+/**
+ * `Retry-After` for a refusal: sooner for a lock than for a refused write;
+ * unless whoever refused it first said (the read-your-writes layer, for a
+ * write it had no primary for).
+ */
 export function setRetryAfter(res: Response, refusal: DatabaseRefusal): void {
+  if (res.hasHeader('Retry-After')) return;
   res.setHeader('Retry-After', String(refusal.code === 'busy' ? BUSY_RETRY_AFTER_S : UNAVAILABLE_RETRY_AFTER_S));
 }
 

@@ -51,7 +51,8 @@ export function createMetrics(): Metrics {
   });
   const durabilityTimeouts = new Counter({
     name: 'ryw_durability_timeouts_total',
-    help: 'Writes committed on the primary that no standby confirmed in time (answered 503), including when none is configured.',
+    help: 'Writes committed on the primary that were not confirmed (answered 503, no token), by reason: timeout (no standby had it in time), no-standbys (none configured), not-primary (the lease was lost), no-position.',
+    labelNames: ['reason'],
     registers: [registry],
   });
   const dropped = new Counter({
@@ -150,7 +151,7 @@ export function createMetrics(): Metrics {
     durability(confirmation: Confirmation) {
       durabilityWaits.observe(confirmation.waitedMs / 1000);
       // A client that left is not a standby's fault.
-      if (!confirmation.confirmed && confirmation.reason !== 'aborted') durabilityTimeouts.inc();
+      if (!confirmation.confirmed && confirmation.reason !== 'aborted') durabilityTimeouts.inc({ reason: confirmation.reason });
     },
   };
 }

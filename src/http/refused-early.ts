@@ -21,14 +21,14 @@ export function refusedBeforeRoute(res: Response): DatabaseRefusal | undefined {
 }
 
 /**
- * A write that reached a replica naming no primary, which readYourWrites()
- * waited for in vain (a failover, or LiteFS reconnecting): nothing was
- * written anywhere. `unavailable`, as the database's own refusal of a write.
+ * A write the layer could not send to a primary (none named even after its
+ * wait, in a failover or while LiteFS reconnects; or one it must not replay
+ * to, a loop): nothing was written anywhere. `unavailable`, as the
+ * database's own refusal of a write, in the layer's words.
  */
-export const NO_PRIMARY = new AppError(
-  'unavailable',
-  'No primary database is known right now (it may be changing), so nothing was saved. Try again in a few seconds.',
-) as DatabaseRefusal;
+export function refusedWrite(why: string): DatabaseRefusal {
+  return new AppError('unavailable', `${why} Nothing was saved: try again in a few seconds.`) as DatabaseRefusal;
+}
 
 /**
  * The blog's `replies.unavailable` for readYourWrites(): a write refused
@@ -43,8 +43,9 @@ export function unavailableReply(formPaths: readonly (string | RegExp)[]): Repli
   return (ctx, why) => {
     const { req, res, next } = ctx;
     if (READ_METHODS.has(req.method)) return defaultReplies.unavailable(ctx, why);
-    if (!isFormPost(req)) return next(NO_PRIMARY);
-    refuseBeforeRoute(res, NO_PRIMARY);
+    const refusal = refusedWrite(why);
+    if (!isFormPost(req)) return next(refusal);
+    refuseBeforeRoute(res, refusal);
     next();
   };
 }

@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
-import { FakeLiteFS, serverTiming } from '../support/fake-litefs.js';
+import { RETRY_AFTER_S } from '../../src/ryw/index.js';
+import { FakeLiteFS, PRIMARY_ID, serverTiming } from '../support/fake-litefs.js';
 import { openEdit, openForm, openPage, postForm, sessionOf, submitForm, saveEdit } from '../support/forms.js';
 
 /** Short, so the tests are quick; long against the poll (25 ms) and the settle time. */
@@ -57,7 +58,8 @@ describe('a write while no primary is named', () => {
       submitForm(app, form, { title: 'Written during a failover', content: 'Every word of it kept', _draft: form.draft }),
     );
     expect(res.status).toBe(503);
-    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    // When the layer says (RETRY_AFTER_S): a new primary is usually named within a few seconds.
+    expect(res.headers['retry-after']).toBe(String(RETRY_AFTER_S));
     expect(res.headers['content-type']).toContain('text/html');
     expect(res.headers['fly-replay']).toBeUndefined();
     expect(res.text).toContain('value="Written during a failover"');
@@ -122,8 +124,23 @@ describe('a write while no primary is named', () => {
     const { app } = replicaWithoutPrimary();
     const res = await request(app).post('/signout').set('Cookie', sessionOf(app));
     expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.headers['retry-after']).toBe(String(RETRY_AFTER_S));
     expect(res.headers['content-type']).toContain('text/html');
+    expect(res.text).toContain('No primary is known right now');
+    expect(res.text).toContain('Nothing was saved');
+  });
+
+  it('words a write it must not replay (back where it came from) as that, not as a missing primary', async () => {
+    fs = new FakeLiteFS({ role: 'replica' });
+    const { app } = fs.app();
+    const res = await request(app)
+      .post('/signout')
+      .set('Cookie', sessionOf(app))
+      .set('fly-replay-src', `instance=${PRIMARY_ID};region=fra;t=1`);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe(String(RETRY_AFTER_S));
+    expect(res.text).toContain('cannot reach the primary');
+    expect(res.text).not.toContain('No primary');
   });
 
   it('is replayed to the primary named meanwhile, as soon as it is named', async () => {
