@@ -7,6 +7,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeLiteFS, PRIMARY_ID, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, sessionOf, submitForm } from '../support/forms.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
 afterEach(() => {
@@ -15,14 +16,6 @@ afterEach(() => {
 });
 
 const cacheControl = (res: { headers: Record<string, unknown> }) => res.headers['cache-control'] as string | undefined;
-
-const until = async (condition: () => boolean, ms = 3_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('pages for one reader are private', () => {
   it('the new-article form (its CSRF token and cookie)', async () => {

@@ -17,6 +17,7 @@ import {
 } from '../../src/http/listen.js';
 import { MAX_WAIT_MS } from '../../src/config.js';
 import { FakeLiteFS } from '../support/fake-litefs.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
 const servers: Server[] = [];
@@ -77,15 +78,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
     promise,
     new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open after ${ms} ms`)), ms)),
   ]);
-}
-
-/** Resolves once `condition` holds; fails the test when it has not within `ms`. */
-async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const connections = (server: Server) =>

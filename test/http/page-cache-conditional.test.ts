@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleStore } from '../../src/article.js';
 import { FakeLiteFS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, sessionOf, submitForm } from '../support/forms.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
 const servers: Server[] = [];
@@ -70,14 +71,6 @@ function counting(calls: { reads: number }): (store: ArticleStore) => ArticleSto
       delete: store.delete.bind(store),
     }) satisfies ArticleStore;
 }
-
-const until = async (condition: () => boolean | Promise<boolean>, ms = 5_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 describe('ETag and 304', () => {
   it('a shareable page has a strong ETag; If-None-Match answers 304 with no body, until a write moves the state', async () => {
@@ -198,7 +191,7 @@ describe('compression', () => {
     const url = await listen(app);
     const plain = await raw(`${url}/static/app.css`);
     expect(plain.headers['cache-control']).toBe('public, max-age=3600');
-    await until(async () => (await raw(`${url}/static/app.css`, { 'accept-encoding': 'br' })).headers['content-encoding'] === 'br');
+    await until(async () => (await raw(`${url}/static/app.css`, { 'accept-encoding': 'br' })).headers['content-encoding'] === 'br', 5_000);
     for (const [accept, expected] of [
       ['br', 'br'],
       ['gzip', 'gzip'],

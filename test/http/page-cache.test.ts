@@ -17,6 +17,7 @@ import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openEdit, openForm, saveEdit, sessionOf, submitForm } from '../support/forms.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
 let events: FakeEvents | undefined;
@@ -63,14 +64,6 @@ const entries = async (metrics: Metrics) =>
 
 /** A replica's database as LiteFS leaves it at `txid`: the checksum after it names its lineage. */
 const at = (fake: FakeLiteFS, txid: bigint, checksum: string) => fake.writePositionFile(formatPosFile({ txid, checksum }));
-
-const until = async (condition: () => boolean, ms = 3_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('a hit', () => {
   it('serves the same bytes again without asking the store, for the list, an article and a search', async () => {

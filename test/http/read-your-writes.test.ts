@@ -3,17 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS;
 afterEach(() => fs?.close());
-
-const until = async (condition: () => boolean, ms = 3_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 function setCookie(headers: Record<string, unknown>, name: string): string | undefined {
   const all = (headers['set-cookie'] as string[] | undefined) ?? [];

@@ -10,6 +10,7 @@ import { MAX_CLOCK_SKEW_MS } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { FakeLiteFS, PRIMARY_ID, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
 import { openForm, submitForm } from '../support/forms.js';
+import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
 let events: FakeEvents | undefined;
@@ -25,14 +26,6 @@ const clearsTokenCookie = (headers: Record<string, unknown>) =>
   setCookies(headers).some((c) => /^ryw=; .*Expires=Thu, 01 Jan 1970/.test(c));
 const setsToken = (headers: Record<string, unknown>) =>
   headers['ryw-token'] !== undefined || setCookies(headers).some((c) => /^ryw=s/.test(c));
-
-const until = async (condition: () => boolean, ms = 3_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('tokens are issued only for writes the app served', () => {
   it('OPTIONS is a read: answered where it lands, with no token, on the primary and on a replica', async () => {

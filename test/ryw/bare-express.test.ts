@@ -12,16 +12,10 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readYourWrites, TOKEN_HEADER, type ReadYourWrites } from '../../src/ryw/index.js';
 import { MemoryNode } from '../support/memory-node.js';
+import { until } from '../support/until.js';
 
 const SECRET = 'a-secret-shared-by-every-instance';
 
-const until = async (condition: () => boolean, ms = 3_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
