@@ -24,6 +24,7 @@ export class SqliteDatabase {
   /** The connection `synchronous` was set on (see write()). */
   private durable: Database.Database | null = null;
   private lockedUntil = 0;
+  private committed = 0;
 
   /** The back-off's clock (unix ms); tests pass their own instead of sleeping through BUSY_BACKOFF_MS. */
   private readonly now: () => number;
@@ -33,6 +34,15 @@ export class SqliteDatabase {
     private readonly options: { readonly?: boolean; create?: boolean; now?: () => number } = {},
   ) {
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * How many transactions this process has committed through write() and
+   * migrate(), the only ways it writes: moves with every commit, read
+   * without touching the file (see databaseGeneration()).
+   */
+  get commits(): number {
+    return this.committed;
   }
 
   handle(): Database.Database {
@@ -106,7 +116,9 @@ export class SqliteDatabase {
           this.durable = db;
         }
         try {
-          return db.transaction(() => work(db)).immediate();
+          const result = db.transaction(() => work(db)).immediate();
+          this.committed++;
+          return result;
         } catch (error) {
           this.leaveTransaction(db);
           throw error;
@@ -118,7 +130,12 @@ export class SqliteDatabase {
 
   /** Brings the schema up to date; each migration has committed when this returns (see migrate()). */
   migrate(): MigrationResult {
-    return this.guard(() => migrate(this.handle()), { reads: false });
+    try {
+      return this.guard(() => migrate(this.handle()), { reads: false });
+    } finally {
+      // Some migrations may have committed before one failed.
+      this.committed++;
+    }
   }
 
   /**

@@ -158,6 +158,19 @@ describe('a page changes as soon as the position moves', () => {
     expect((await request(app).get('/').expect(200)).text).toContain('Edited at once');
   });
 
+  it('on a primary following LiteFS events: its own commit shows at once, before LiteFS tells of the new position', async () => {
+    events = await fakeEvents({ isPrimary: true, hostname: PRIMARY_ID });
+    fs = new FakeLiteFS({ role: 'primary', position: 3n });
+    const { app, node } = blogOn(fs, { region: 'fra', instance: PRIMARY_ID, events: events.url });
+    await until(() => node.stats().streaming);
+    await request(app).get('/').expect(200);
+    await request(app).get('/').expect(200); // kept
+    await submitForm(app, await openForm(app), { title: 'Committed just now', content: 'Not streamed yet.' }).expect(303);
+    // The stream has said nothing: the position in memory is still 3.
+    expect(node.position()).toBe(3n);
+    expect((await request(app).get('/').expect(200)).text).toContain('Committed just now');
+  });
+
   it('on a replica: what arrives with the next position shows at once (pos file)', async () => {
     fs = new FakeLiteFS({ role: 'replica', position: 10n });
     fs.setLag(0);
