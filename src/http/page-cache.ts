@@ -112,8 +112,6 @@ interface Representation {
   body: Buffer;
   ok: OutgoingHttpHeaders;
   notModified: OutgoingHttpHeaders;
-  /** answer()'s headers, built once per learnt set (see learnt). */
-  lane?: { around: OutgoingHttpHeaders; ok: OutgoingHttpHeaders; notModified: OutgoingHttpHeaders };
 }
 
 interface CachedPage {
@@ -165,7 +163,8 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   let hits = 0;
   let misses = 0;
   let moved = 0;
-  // What the app sends around a cached page, by decision, as seen on its last hit (see FAST_LANE).
+  // What the app sends around a cached page, by decision, as seen on its last hit (see answer()):
+  // shared by every page of that decision, so nothing is held per page.
   const learnt: Partial<Record<SharedTiming, OutgoingHttpHeaders>> = {};
 
   /**
@@ -204,11 +203,12 @@ export function createPageCache(options: PageCacheOptions): PageCache {
 
   const representation = (page: CachedPage, body: Buffer, encoding: Encoding): Representation => {
     const etag = etagOf(page.state, page.epoch, page.timing, boot, encoding);
-    const notModified: OutgoingHttpHeaders = { ETag: etag, Vary: SHARED_VARY };
+    // Names in lower case, as res.getHeaders() gives them: merged over the learnt ones (answer()), they replace, never repeat.
+    const notModified: OutgoingHttpHeaders = { etag, vary: SHARED_VARY };
     // A `fresh` page: cacheControl() makes it private as the headers go out.
-    if (page.timing === 'none') notModified['Cache-Control'] = SHARED_REVALIDATE;
-    const ok: OutgoingHttpHeaders = { ...notModified, 'Content-Type': page.contentType, 'Content-Length': body.length };
-    if (encoding !== 'identity') ok['Content-Encoding'] = encoding;
+    if (page.timing === 'none') notModified['cache-control'] = SHARED_REVALIDATE;
+    const ok: OutgoingHttpHeaders = { ...notModified, 'content-type': page.contentType, 'content-length': body.length };
+    if (encoding !== 'identity') ok['content-encoding'] = encoding;
     return { body, ok, notModified };
   };
 
@@ -237,7 +237,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   const send = (req: Request, res: Response, rep: Representation, stored: CachedPage | null, hit: SharedTiming | null = null) => {
     if (res.writableEnded || res.destroyed) return;
     const inm = req.headers['if-none-match'];
-    const notModified = inm !== undefined && noneMatch(inm, rep.ok.ETag as string);
+    const notModified = inm !== undefined && noneMatch(inm, rep.ok.etag as string);
     if (notModified) res.writeHead(304, rep.notModified);
     else res.writeHead(200, rep.ok);
     // A cookie set as the headers went out (a token handed out by a listener
@@ -249,20 +249,18 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     else res.end(rep.body);
   };
 
-  /** Keeps what the app sent around a hit (everything but the page's own headers), when it changed. */
+  /**
+   * Keeps what the app sent around a hit (everything but the page's own
+   * headers), when it changed. These are set before the cache by middleware
+   * that sets the same on every request (helmet's, Cache-Control by the
+   * decision): a middleware mounted before the cache that set one of its
+   * own per request (a request id) would have it listed in OWN_HEADERS.
+   */
   const learn = (timing: SharedTiming, res: Response) => {
     const around: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(res.getHeaders())) if (!OWN_HEADERS.has(name) && value !== undefined) around[name] = value;
     const known = learnt[timing];
     if (known === undefined || !sameHeaders(known, around)) learnt[timing] = around;
-  };
-
-  /** The headers answer() sends with `rep`: the learnt ones, then the page's own, merged once per learnt set. */
-  const laneHeaders = (rep: Representation, around: OutgoingHttpHeaders, serverTiming: string) => {
-    if (rep.lane?.around !== around) {
-      rep.lane = { around, ok: merged(around, serverTiming, rep.ok), notModified: merged(around, serverTiming, rep.notModified) };
-    }
-    return rep.lane;
   };
 
   /**
@@ -299,18 +297,15 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     // Not kept, or not yet in this coding (the app compresses it, off the event loop).
     const rep = page?.reps[encodingOf(req.headers['accept-encoding'])];
     if (rep === undefined) return false;
+    const inm = req.headers['if-none-match'];
+    const notModified = inm !== undefined && noneMatch(inm, rep.ok.etag as string);
+    // The learnt headers, then the page's own (of the same, lower-case, names where both set one).
+    res.writeHead(notModified ? 304 : 200, { ...around, 'server-timing': read.serverTiming, ...(notModified ? rep.notModified : rep.ok) });
+    // Counted once the answer is the lane's: a throw before this goes to the app, which counts it.
     hits++;
     read.served();
-    const headers = laneHeaders(rep, around, read.serverTiming);
-    const inm = req.headers['if-none-match'];
-    if (inm !== undefined && noneMatch(inm, rep.ok.ETag as string)) {
-      res.writeHead(304, headers.notModified);
-      res.end();
-    } else {
-      res.writeHead(200, headers.ok);
-      if (method === 'HEAD') res.end();
-      else res.end(rep.body);
-    }
+    if (notModified || method === 'HEAD') res.end();
+    else res.end(rep.body);
     return true;
   };
 
@@ -344,7 +339,8 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   const mayShare = (res: Response, timing: SharedTiming) =>
     marked.has(res) &&
     res.statusCode === 200 &&
-    (res.locals.author ?? null) === null &&
+    // Looked up and nobody: a page whose session lookup never ran is not everyone's either.
+    res.locals.author === null &&
     res.locals.ryw?.timing === timing &&
     // A write the route committed gets a token as the headers go out: its answer is the writer's.
     res.locals.ryw.committed !== true &&
@@ -410,11 +406,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     shareable(render) {
       return (res, view, data = {}, status = 200) => {
         const shareable =
-          status === 200 &&
-          SHAREABLE_VIEWS.has(view) &&
-          (res.locals.author ?? null) === null &&
-          data.csrfToken === undefined &&
-          !data.deleted;
+          status === 200 && SHAREABLE_VIEWS.has(view) && res.locals.author === null && data.csrfToken === undefined && !data.deleted;
         if (shareable) marked.add(res);
         else marked.delete(res);
         render(res, view, data, status);
@@ -435,11 +427,4 @@ function sameHeaders(a: OutgoingHttpHeaders, b: OutgoingHttpHeaders): boolean {
   const names = Object.keys(a);
   if (names.length !== Object.keys(b).length) return false;
   return names.every((name) => String(a[name]) === String(b[name]));
-}
-
-/** The learnt headers, then the page's own in place of any of the same name (whatever its case). */
-function merged(around: OutgoingHttpHeaders, serverTiming: string, own: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { ...around, 'server-timing': serverTiming };
-  for (const [name, value] of Object.entries(own)) headers[name.toLowerCase()] = value;
-  return headers;
 }

@@ -172,7 +172,15 @@ export function createApp(options: AppOptions): BlogApp {
   app.use(ryw.busyHandler);
   app.use(errorHandler(render, log));
   const handler: RequestListener = (req, res) => {
-    if (!pages.answer(req, res)) app(req, res);
+    let answered = false;
+    try {
+      answered = pages.answer(req, res);
+    } catch (error) {
+      // Never expected; outside Express, a throw would end the process: the app answers instead.
+      log.error({ err: error, method: req.method, url: req.url }, 'page cache lane failed');
+      if (res.headersSent) return void res.destroy();
+    }
+    if (!answered) app(req, res);
   };
   return { app, handler };
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
+import { parse as parseQuery } from 'node:querystring';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -59,6 +60,8 @@ export const DEFAULT_WRITE_PATHS: readonly string[] = [];
 export const DEFAULT_EXEMPT_PATHS: readonly string[] = [];
 /** What a client is told to wait before retrying a 503. */
 export const RETRY_AFTER_S = 1;
+/** What parseurl does not take as it is (see immediate()): it hands such URLs to url.parse. */
+const NOT_PLAIN_URL = /[\t\n\f\r #\u00a0\ufeff]/;
 /** A `?region=` must look like a Fly.io region code. */
 export const REGION_PATTERN = /^[a-z0-9]{2,12}$/;
 
@@ -322,15 +325,19 @@ export function readYourWrites(options: ReadYourWritesOptions): ReadYourWrites {
   const immediate = (req: IncomingMessage): ImmediateRead | null => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
-    // Only a read, of a plain path (not an absolute-form URL), pinned to no region.
-    if (!READ_METHODS.has(method) || !url.startsWith('/')) return null;
+    // Only a read, of a plain path (not an absolute-form URL) that Express's
+    // parseurl reads as it is (a `#` or white space sends it to url.parse,
+    // which cuts or changes it), pinned to no region.
+    if (!READ_METHODS.has(method) || !url.startsWith('/') || NOT_PLAIN_URL.test(url)) return null;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (q !== -1 && url.includes('region', q)) return null;
+    if (q !== -1 && parseQuery(url.slice(q + 1)).region !== undefined) return null;
     // Exempt paths are answered without the layer's counting: never here (a test of Express's own cannot be asked).
     if (exemptPaths === null || exemptPaths(path)) return null;
     const judged = judge(method, path, null, req.headers);
     const { decision } = judged;
+    // A GET of writePaths is a write: the middleware's to replay or hand a token.
+    if (judged.request.write) return null;
     if (decision.kind !== 'serve' || (decision.timing !== 'none' && decision.timing !== 'fresh')) return null;
     // Anything the reader is to be told (a token dropped, a cookie cleared) is the middleware's to say.
     if (judged.carried.rejected.length > 0 || judged.clearCookie || judged.olderLineage > 0) return null;

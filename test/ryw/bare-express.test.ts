@@ -4,6 +4,7 @@
  * laid out like LiteFS mounts (a primary and a replica), with real SQLite.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -121,19 +122,20 @@ describe('the read-your-writes module on a bare Express app', () => {
   });
 });
 
-describe('the module against an in-memory node (no files)', () => {
-  function appOn(
-    node: MemoryNode,
-    options: { waitMs?: number; fallback?: 'replay' | 'stale' | 'error' } = {},
-  ): { app: express.Express; ryw: ReadYourWrites } {
-    const ryw = readYourWrites({ node, secrets: [SECRET], ...options });
-    const app = express();
-    app.use(ryw.middleware);
-    app.get('/', (_req, res) => res.json(res.locals.ryw));
-    app.post('/', (_req, res) => res.status(201).end());
-    return { app, ryw };
-  }
+/** A bare app of the module on `node`: GET / says what it decided, POST / is a write. */
+function appOn(
+  node: MemoryNode,
+  options: { waitMs?: number; fallback?: 'replay' | 'stale' | 'error' } = {},
+): { app: express.Express; ryw: ReadYourWrites } {
+  const ryw = readYourWrites({ node, secrets: [SECRET], ...options });
+  const app = express();
+  app.use(ryw.middleware);
+  app.get('/', (_req, res) => res.json(res.locals.ryw));
+  app.post('/', (_req, res) => res.status(201).end());
+  return { app, ryw };
+}
 
+describe('the module against an in-memory node (no files)', () => {
   it('answers a waiting reader as soon as the position arrives, not at the deadline', async () => {
     const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 5n });
     const token = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
@@ -230,5 +232,60 @@ describe('the module against an in-memory node (no files)', () => {
     const { app: eager } = appOn(primary);
     expect((await request(eager).post('/').expect(201)).headers['ryw-token']).toBeDefined();
     primary.close();
+  });
+});
+
+describe('immediate(): what the middleware would serve at once, judged on a bare request', () => {
+  const bare = (url: string, headers: Record<string, string> = {}, method = 'GET') =>
+    ({ method, url, headers }) as unknown as IncomingMessage;
+
+  it('is the middleware’s own judgement: none or fresh when it would serve at once, null for anything else', async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 5n });
+    const met = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    const replica = new MemoryNode({ region: 'syd', instance: 'syd-1' }, { role: 'replica', primary: 'fra-1', position: 5n });
+    const ryw = readYourWrites({ node: replica, secrets: [SECRET], writePaths: ['/unsubscribe'], exempt: ['/healthz'] });
+
+    expect(ryw.immediate(bare('/'))).toMatchObject({ timing: 'none', role: 'replica', serverTiming: 'ryw;desc=none;dur=0' });
+    expect(ryw.immediate(bare('/?page=2', { [TOKEN_HEADER.toLowerCase()]: met }))).toMatchObject({ timing: 'fresh' });
+    expect(ryw.immediate(bare('/', {}, 'HEAD'))).toMatchObject({ timing: 'none' });
+    for (const [why, req] of [
+      ['a write', bare('/', {}, 'POST')],
+      ['a GET that writes (writePaths)', bare('/unsubscribe')],
+      ['pinned to a region, even spelled %72egion', bare('/?%72egion=fra')],
+      ['a URL Express reads otherwise (a #)', bare('/?q=a#b')],
+      ['an absolute-form URL', bare('http://blog.test/')],
+      ['an exempt path (the layer counts nothing there)', bare('/healthz')],
+      ['a forged token', bare('/', { cookie: 'ryw=s:forged' })],
+    ] as const) {
+      expect(ryw.immediate(req), why).toBeNull();
+    }
+    // A token the replica has not reached: it would wait.
+    replica.setPosition(4n);
+    expect(ryw.immediate(bare('/', { [TOKEN_HEADER.toLowerCase()]: met }))).toBeNull();
+    // On the primary too, where a write is served: a GET that writes gets its token from the middleware.
+    const onPrimary = readYourWrites({ node: primary, secrets: [SECRET], writePaths: ['/unsubscribe'] });
+    expect(onPrimary.immediate(bare('/'))).toMatchObject({ timing: 'none', role: 'primary' });
+    expect(onPrimary.immediate(bare('/unsubscribe'))).toBeNull();
+    primary.close();
+    replica.close();
+  });
+
+  it('is null for a met token beside a cookie of an older lineage: the middleware clears that cookie', async () => {
+    const primary = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 9n });
+    const ahead = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    // The database was replaced (a restore): the primary is back at 5; the token for 9 names a write it does not have.
+    primary.setPosition(5n);
+    const met = (await request(appOn(primary).app).post('/').expect(201)).headers['ryw-token'] as string;
+    const ryw = readYourWrites({ node: primary, secrets: [SECRET] });
+    expect(ryw.immediate(bare('/', { [TOKEN_HEADER.toLowerCase()]: met }))).toMatchObject({ timing: 'fresh' });
+    expect(ryw.immediate(bare('/', { [TOKEN_HEADER.toLowerCase()]: met, cookie: `ryw=${encodeURIComponent(ahead)}` }))).toBeNull();
+    primary.close();
+  });
+
+  it('is null when exempt paths are a function of Express’s request, which a bare request is not', () => {
+    const node = new MemoryNode({ region: 'fra', instance: 'fra-1' }, { role: 'primary', position: 1n });
+    const ryw = readYourWrites({ node, secrets: [SECRET], exempt: (req) => req.path === '/healthz' });
+    expect(ryw.immediate(bare('/'))).toBeNull();
+    node.close();
   });
 });
