@@ -1,8 +1,6 @@
-import { request, type IncomingMessage, type ClientRequest } from 'node:http';
-import { request as requestTls } from 'node:https';
-import { parseTxid, type Position } from '../position.js';
-import { isLeaseHostname } from './files.js';
+import type { Position } from '../position.js';
 import { Waiters } from '../waiters.js';
+import { EventStream, type LiteFSEvent } from './event-stream.js';
 
 /** How often the pos file is read while at least one request waits (and the event stream is down). */
 export const DEFAULT_POLL_MS = 5;
@@ -51,10 +49,7 @@ export class PositionWatcher {
   /** Told of every `tx` event's TXID and checksum (see onTransaction()). */
   private readonly txListeners = new Set<(txid: Position, checksum: string | null) => void>();
   private connected = false;
-  private stream: ClientRequest | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private reconnectDelay = EVENTS_RECONNECT_MIN_MS;
-  private closed = false;
+  private readonly stream: EventStream | null = null;
   /** Pos-file reads made, for the benchmarks and metrics. */
   fileReads = 0;
   /** Waiters woken, by what woke them: tells whether the event stream is doing its job. */
@@ -62,7 +57,16 @@ export class PositionWatcher {
 
   constructor(private readonly options: PositionWatcherOptions) {
     this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-    if (options.events) this.connect();
+    const { events } = options;
+    if (events) {
+      this.stream = new EventStream({
+        api: events.api,
+        reconnectMinMs: EVENTS_RECONNECT_MIN_MS,
+        reconnectMaxMs: EVENTS_RECONNECT_MAX_MS,
+        onEvent: (event) => this.onEvent(event, events.database),
+        onLost: () => this.setConnected(false),
+      });
+    }
   }
 
   /** Whether positions currently arrive from LiteFS's event stream. */
@@ -125,11 +129,11 @@ export class PositionWatcher {
   }
 
   close(): void {
-    this.closed = true;
     this.stopPolling();
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.stream?.destroy();
+    this.stream?.close();
     this.waiters.clear();
+    // As when the stream is lost: whoever follows its state (onState, role listeners) hears it is down.
+    this.setConnected(false);
   }
 
   private read(): Position | null {
@@ -180,84 +184,23 @@ export class PositionWatcher {
     if (this.waiters.size > 0) this.startPolling();
   }
 
-  private connect(): void {
-    const events = this.options.events!;
-    const url = new URL('/events', events.api);
-    const send = url.protocol === 'https:' ? requestTls : request;
-    const req = send(url, { headers: { accept: 'application/x-ndjson' } }, (res) => this.consume(res));
-    this.stream = req;
-    req.on('error', () => this.disconnected(req));
-    req.end();
-  }
-
-  private consume(res: IncomingMessage): void {
-    const req = this.stream;
-    if (res.statusCode !== 200) {
-      res.resume();
-      return this.disconnected(req);
-    }
-    res.setEncoding('utf8');
-    let buffered = '';
-    res.on('data', (chunk: string) => {
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
-        this.onEvent(buffered.slice(0, newline));
-        buffered = buffered.slice(newline + 1);
-      }
-    });
-    res.on('end', () => this.disconnected(req));
-    res.on('error', () => this.disconnected(req));
-  }
-
-  private onEvent(line: string): void {
-    let event: {
-      type?: unknown;
-      db?: unknown;
-      data?: { txID?: unknown; postApplyChecksum?: unknown; isPrimary?: unknown; hostname?: unknown };
-    };
-    try {
-      event = JSON.parse(line) as typeof event;
-    } catch {
+  private onEvent(event: LiteFSEvent, database: string): void {
+    if (event.type === 'tx') {
+      if (event.db !== database) return;
+      for (const listener of this.txListeners) listener(event.txid, event.checksum);
+      this.observe(event.txid, 'events');
       return;
     }
-    if (event.type === 'init' || event.type === 'primaryChange') {
-      const isPrimary = event.data?.isPrimary === true;
-      const hostname = typeof event.data?.hostname === 'string' && isLeaseHostname(event.data.hostname) ? event.data.hostname : null;
-      // LiteFS reports no hostname while a replica is disconnected; the primary is most likely unchanged.
-      this.streamedRole = { isPrimary, primary: isPrimary ? null : (hostname ?? this.streamedRole?.primary ?? null) };
-      this.named = isPrimary || hostname !== null;
-    }
+    const { isPrimary, hostname } = event;
+    // LiteFS reports no hostname while a replica is disconnected; the primary is most likely unchanged.
+    this.streamedRole = { isPrimary, primary: isPrimary ? null : (hostname ?? this.streamedRole?.primary ?? null) };
+    this.named = isPrimary || hostname !== null;
     if (event.type === 'init') {
       // The stream tells of changes, not of where we are: seed from the file,
       // then follow the stream.
-      this.reconnectDelay = EVENTS_RECONNECT_MIN_MS;
       this.setConnected(true);
       this.refresh();
     }
-    if (event.type === 'init' || event.type === 'primaryChange') {
-      for (const listener of this.roleListeners) listener();
-    } else if (event.type === 'tx' && event.db === this.options.events!.database) {
-      const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
-      if (position === null) return;
-      const sum = event.data?.postApplyChecksum;
-      const checksum = typeof sum === 'string' && /^[0-9a-f]{16}$/.test(sum) ? sum : null;
-      for (const listener of this.txListeners) listener(position, checksum);
-      this.observe(position, 'events');
-    }
-  }
-
-  private disconnected(req: ClientRequest | null): void {
-    if (req !== this.stream) return;
-    this.stream = null;
-    req?.destroy();
-    this.setConnected(false);
-    if (this.closed) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.closed) this.connect();
-    }, this.reconnectDelay);
-    this.reconnectTimer.unref();
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, EVENTS_RECONNECT_MAX_MS);
+    for (const listener of this.roleListeners) listener();
   }
 }

@@ -1,10 +1,9 @@
 import { lookup } from 'node:dns/promises';
-import { request, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as requestTls } from 'node:https';
 import { isIP } from 'node:net';
 import { DEFAULT_STANDBY_PORT, DEFAULT_STANDBYS_RESOLVE_MS, type StandbyList } from '../durability.js';
-import { parseTxid, reached, type Position } from '../position.js';
+import { reached, type Position } from '../position.js';
 import { Waiters } from '../waiters.js';
+import { EventStream, type LiteFSEvent } from './event-stream.js';
 
 /**
  * First and longest pause before reconnecting to a standby's `/events`. Shorter
@@ -70,8 +69,6 @@ interface StandbyState {
   position: Position | null;
   /** Whether a marker was committed for this unknown position already. */
   marked: boolean;
-  /** When its stream last sent anything (performance.now()). */
-  heardAt: number;
 }
 
 /** Every address of a DNS name, as getaddrinfo gives them (so /etc/hosts counts too). */
@@ -162,7 +159,7 @@ export class Standbys {
     this.markIfUnknown();
     const confirmed = await waiting;
     if (!confirmed && !signal?.aborted && !this.closedNow) {
-      for (const follower of this.followers.values()) if (follower.state.heardAt < started) follower.reconnect();
+      for (const follower of this.followers.values()) if (follower.heardAt < started) follower.reconnect();
     }
     return confirmed;
   }
@@ -245,13 +242,10 @@ export class Standbys {
   }
 }
 
-/** One standby's `/events` stream, kept open. */
+/** One standby's `/events` stream, kept open, and what it said last. */
 class StandbyFollower {
-  readonly state: StandbyState = { connected: false, isPrimary: false, primary: null, position: null, marked: false, heardAt: 0 };
-  private stream: ClientRequest | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private reconnectDelay = STANDBY_RECONNECT_MIN_MS;
-  private closed = false;
+  readonly state: StandbyState = { connected: false, isPrimary: false, primary: null, position: null, marked: false };
+  private readonly stream: EventStream;
 
   constructor(
     private readonly url: URL,
@@ -263,100 +257,57 @@ class StandbyFollower {
       onState?: (standby: URL, connected: boolean) => void;
     },
   ) {
-    this.connect();
+    this.stream = new EventStream({
+      api: url,
+      reconnectMinMs: STANDBY_RECONNECT_MIN_MS,
+      reconnectMaxMs: STANDBY_RECONNECT_MAX_MS,
+      keepAliveMs: STANDBY_KEEPALIVE_MS,
+      maxLineBytes: STANDBY_MAX_LINE_BYTES,
+      onEvent: (event) => this.onEvent(event),
+      onLost: () => this.lost(),
+    });
+  }
+
+  /** When its stream last sent anything (performance.now()). */
+  get heardAt(): number {
+    return this.stream.heardAt;
   }
 
   close(): void {
-    this.closed = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    const stream = this.stream;
-    this.stream = null;
-    stream?.destroy();
+    this.stream.close();
     this.state.connected = false;
   }
 
   /** Drops the stream (it may be dead without having said so) and opens it again after the usual pause. */
   reconnect(): void {
-    if (this.stream) this.disconnected(this.stream);
+    this.stream.reconnect();
   }
 
-  private connect(): void {
-    const url = new URL('/events', this.url);
-    const send = url.protocol === 'https:' ? requestTls : request;
-    const req = send(url, { headers: { accept: 'application/x-ndjson' } }, (res) => this.consume(req, res));
-    this.stream = req;
-    req.on('socket', (socket) => socket.setKeepAlive(true, STANDBY_KEEPALIVE_MS));
-    req.on('error', () => this.disconnected(req));
-    req.end();
-  }
-
-  private consume(req: ClientRequest, res: IncomingMessage): void {
-    if (res.statusCode !== 200) {
-      res.resume();
-      return this.disconnected(req);
-    }
-    res.setEncoding('utf8');
-    let buffered = '';
-    res.on('data', (chunk: string) => {
-      if (req !== this.stream) return;
-      this.state.heardAt = performance.now();
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
-        this.onEvent(buffered.slice(0, newline));
-        if (req !== this.stream) return;
-        buffered = buffered.slice(newline + 1);
-      }
-      if (buffered.length > STANDBY_MAX_LINE_BYTES) this.disconnected(req);
-    });
-    res.on('end', () => this.disconnected(req));
-    res.on('error', () => this.disconnected(req));
-  }
-
-  private onEvent(line: string): void {
-    let event: { type?: unknown; db?: unknown; data?: { txID?: unknown; isPrimary?: unknown; hostname?: unknown } };
-    try {
-      event = JSON.parse(line) as typeof event;
-    } catch {
+  private onEvent(event: LiteFSEvent): void {
+    if (event.type === 'tx') {
+      // While it is primary its TXIDs are its own commits, not ours.
+      if (event.db !== this.database || this.state.isPrimary) return;
+      this.state.position = event.txid;
+      this.hooks.applied(this.state);
       return;
     }
-    if (event.type === 'init' || event.type === 'primaryChange') {
-      // Whom it follows now; whatever it applied before may be of another lineage.
-      this.state.isPrimary = event.data?.isPrimary === true;
-      const hostname = event.data?.hostname;
-      this.state.primary = typeof hostname === 'string' && hostname !== '' && !this.state.isPrimary ? hostname : null;
-      this.state.position = null;
-      this.state.marked = false;
-      if (event.type === 'init') {
-        this.reconnectDelay = STANDBY_RECONNECT_MIN_MS;
-        this.state.connected = true;
-        this.hooks.onState?.(this.url, true);
-      }
-      this.hooks.changed();
-    } else if (event.type === 'tx' && event.db === this.database && !this.state.isPrimary) {
-      // While it is primary its TXIDs are its own commits, not ours.
-      const position = typeof event.data?.txID === 'string' ? parseTxid(event.data.txID) : null;
-      if (position === null) return;
-      this.state.position = position;
-      this.hooks.applied(this.state);
+    // Whom it follows now; whatever it applied before may be of another lineage.
+    this.state.isPrimary = event.isPrimary;
+    this.state.primary = event.isPrimary ? null : event.hostname;
+    this.state.position = null;
+    this.state.marked = false;
+    if (event.type === 'init') {
+      this.state.connected = true;
+      this.hooks.onState?.(this.url, true);
     }
+    this.hooks.changed();
   }
 
-  private disconnected(req: ClientRequest): void {
-    if (req !== this.stream) return;
-    this.stream = null;
-    req.destroy();
+  private lost(): void {
     const was = this.state.connected;
     this.state.connected = false;
     this.state.primary = null;
     this.state.position = null;
     if (was) this.hooks.onState?.(this.url, false);
-    if (this.closed) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.closed) this.connect();
-    }, this.reconnectDelay);
-    this.reconnectTimer.unref();
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, STANDBY_RECONNECT_MAX_MS);
   }
 }
