@@ -108,7 +108,9 @@ export function renderMarkdown(r: BenchResults): string {
       'The wake-up is split in two: "woken" is when a PositionWatcher (our waiting, run in the benchmark process on a third subscription to the same stream) woke its waiter for that write, measured from the arrival: the waiting itself; "after" is the rest of the answer, from that wake: the page (a read that waited is that reader\'s own, never cached) and the first read of the changed database through LiteFS\'s FUSE mount.',
     );
     line();
-    line('| lag | mechanism | served after the wait | wake-up p50 | p99 | max | woken p99 | after p50 | after p99 | fresh p50 | gave up instead |');
+    line(
+      '| lag | mechanism | served after the wait | wake-up p50 | p99 | max | woken p99 | after p50 | after p99 | fresh p50 | gave up instead |',
+    );
     line('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const row of w.rows) {
       const wake = row.served > 0;
