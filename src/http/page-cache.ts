@@ -52,8 +52,8 @@ export interface PageCacheOptions {
   node: Pick<ReplicaNode, 'position' | 'role' | 'checksumAt'>;
   /**
    * Moves on every commit this process makes (and, standalone, any other
-   * process makes); null when the database cannot say now (missing, busy):
-   * then nothing is cached or confirmed for that request.
+   * process makes); null when the database cannot say now (standalone: the
+   * file missing or busy): then nothing is cached or confirmed for that request.
    */
   generation: () => string | null;
   /** Links name the site's base (SITE_URL, or the request's own host): part of the key. */

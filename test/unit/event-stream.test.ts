@@ -238,4 +238,40 @@ describe('EventStream', () => {
     expect(losses()).toBe(1);
     expect(server.arrivals).toHaveLength(2);
   });
+
+  it('a listener that throws ends neither the process nor the stream: it is dropped and opened again, also when onLost throws', async () => {
+    const server = await serve((res, index) => {
+      res.writeHead(200);
+      res.write(index === 0 ? `${init}${tx('0000000000000001')}${tx('0000000000000002')}` : init);
+    });
+    const { events, heard, losses } = follow(server.url, {}, (event) => {
+      if (event.type === 'tx' && event.txid === 1n) throw new Error('a bug in a listener');
+    });
+    await heard(3);
+    await sleep(50);
+    // Nothing after the throw was handed on; the next stream began with its init.
+    expect(events).toEqual([INIT, { type: 'tx', db: 'app.db', txid: 1n, checksum: null }, INIT]);
+    expect(losses()).toBe(1);
+    expect(server.arrivals).toHaveLength(2);
+
+    const again = await serve((res, index) => {
+      res.writeHead(200);
+      res.write(init);
+      if (index === 0) setTimeout(() => res.end(), 20);
+    });
+    let lost = 0;
+    const opened = new EventStream({
+      api: again.url,
+      reconnectMinMs: 50,
+      reconnectMaxMs: 400,
+      onEvent: () => {},
+      onLost: () => {
+        lost++;
+        throw new Error('a bug in onLost');
+      },
+    });
+    cleanups.push(() => opened.close());
+    await again.arrived(2);
+    expect(lost).toBe(1);
+  });
 });

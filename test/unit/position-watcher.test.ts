@@ -235,4 +235,21 @@ describe('the LiteFS /events watcher', () => {
 
     await until(() => watcher!.streaming && events.connected() === 1);
   });
+
+  it('tells onState of a stream lost, but not of its own close() (a shutdown loses nothing)', async () => {
+    const events = await eventsServer();
+    const states: boolean[] = [];
+    watcher = new PositionWatcher({
+      readPosition: () => 1n,
+      events: { api: events.url, database: 'app.db', onState: (connected) => states.push(connected) },
+    });
+    await until(() => watcher!.streaming);
+    events.dropClients();
+    await until(() => !watcher!.streaming);
+    await until(() => watcher!.streaming);
+    watcher.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(states).toEqual([true, false, true]);
+    expect(watcher.streaming).toBe(false);
+  });
 });

@@ -147,7 +147,13 @@ export class EventStream {
         buffered = buffered.slice(newline + 1);
         if (event === null) continue;
         if (event.type === 'init') this.reconnectDelay = this.options.reconnectMinMs;
-        this.options.onEvent(event);
+        try {
+          this.options.onEvent(event);
+        } catch {
+          // Never expected (a bug in a listener); thrown from a socket's listener it would end the
+          // process. The stream is dropped and opened again: its next `init` says where things are.
+          return this.disconnected(req);
+        }
         // A listener may have dropped or closed the stream.
         if (req !== this.stream) return;
       }
@@ -161,7 +167,11 @@ export class EventStream {
     if (req !== this.stream) return;
     this.stream = null;
     req.destroy();
-    this.options.onLost();
+    try {
+      this.options.onLost();
+    } catch {
+      // As in onEvent: a listener's bug must neither end the process nor stop the reconnection.
+    }
     if (this.closed) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;

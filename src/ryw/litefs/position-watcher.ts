@@ -13,6 +13,8 @@ export const STREAMING_POLL_MS = 100;
 /** First and longest pause before reconnecting to LiteFS's `/events`. */
 export const EVENTS_RECONNECT_MIN_MS = 100;
 export const EVENTS_RECONNECT_MAX_MS = 5_000;
+/** Longest line read from this node's own LiteFS: its events are a few hundred bytes; anything longer is not LiteFS speaking. */
+export const EVENTS_MAX_LINE_BYTES = 64 * 1024;
 
 /** What LiteFS's event stream says of this node: primary or not, and who is. */
 export interface StreamedRole {
@@ -49,6 +51,7 @@ export class PositionWatcher {
   /** Told of every `tx` event's TXID and checksum (see onTransaction()). */
   private readonly txListeners = new Set<(txid: Position, checksum: string | null) => void>();
   private connected = false;
+  private closing = false;
   private readonly stream: EventStream | null = null;
   /** Pos-file reads made, for the benchmarks and metrics. */
   fileReads = 0;
@@ -63,6 +66,7 @@ export class PositionWatcher {
         api: events.api,
         reconnectMinMs: EVENTS_RECONNECT_MIN_MS,
         reconnectMaxMs: EVENTS_RECONNECT_MAX_MS,
+        maxLineBytes: EVENTS_MAX_LINE_BYTES,
         onEvent: (event) => this.onEvent(event, events.database),
         onLost: () => this.setConnected(false),
       });
@@ -129,10 +133,11 @@ export class PositionWatcher {
   }
 
   close(): void {
+    this.closing = true;
     this.stopPolling();
     this.stream?.close();
     this.waiters.clear();
-    // As when the stream is lost: whoever follows its state (onState, role listeners) hears it is down.
+    // Role listeners hear the stream is down, as when it is lost; onState does not: nothing was lost.
     this.setConnected(false);
   }
 
@@ -177,7 +182,7 @@ export class PositionWatcher {
   private setConnected(connected: boolean): void {
     if (this.connected === connected) return;
     this.connected = connected;
-    this.options.events?.onState?.(connected);
+    if (!this.closing) this.options.events?.onState?.(connected);
     if (!connected) for (const listener of this.roleListeners) listener();
     // Same poller, another pace: fast without the stream, a safety net with it.
     this.stopPolling();
