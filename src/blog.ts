@@ -110,6 +110,7 @@ export function createBlog(config: Config, overrides: BlogOverrides = {}): Blog 
     ...overrides.ryw,
   });
   metrics.watch(ryw.node);
+  metrics.watchStandbys(() => ryw.standbys());
   const { role } = ryw.node.role();
   if (config.durability.mode === 'standby' && config.durability.standbys === null) {
     // Fine on a replica, which never answers a write; a primary could confirm none.

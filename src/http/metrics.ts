@@ -22,12 +22,15 @@ export interface Metrics extends ReadYourWritesObserver {
   watch(node: ReplicaNode): void;
   /** Reports the page cache's hits, misses, evictions and size (page-cache.ts), read when scraped. */
   watchPageCache(stats: () => PageCacheStats): void;
+  /** Reports the standbys followed for durable writes (ReadYourWrites.standbys()), read when scraped. */
+  watchStandbys(count: () => { known: number; streaming: number } | null): void;
 }
 
 /** Prometheus metrics for every consistency decision, wait, dropped token and the node's position. */
 export function createMetrics(): Metrics {
   let node: ReplicaNode | null = null;
   let pageCache: (() => PageCacheStats) | null = null;
+  let standbys: (() => { known: number; streaming: number } | null) | null = null;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const decisions = new Counter({
@@ -79,6 +82,19 @@ export function createMetrics(): Metrics {
     collect() {
       this.reset();
       for (const [source, count] of Object.entries(node?.stats().woken ?? {})) this.inc({ source }, count);
+    },
+  });
+  new Gauge({
+    name: 'ryw_standbys',
+    help: 'Standbys followed for durable writes (RYW_DURABILITY=standby), by state: known (listed or found by DNS) and streaming (following this primary: able to confirm a write now; 0 on a primary means every write is refused). Absent with RYW_DURABILITY=local.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const count = standbys?.() ?? null;
+      if (count === null) return;
+      this.set({ state: 'known' }, count.known);
+      this.set({ state: 'streaming' }, count.streaming);
     },
   });
   new Gauge({
@@ -137,6 +153,9 @@ export function createMetrics(): Metrics {
     registry,
     watch(watched: ReplicaNode) {
       node = watched;
+    },
+    watchStandbys(count) {
+      standbys = count;
     },
     watchPageCache(stats: () => PageCacheStats) {
       pageCache = stats;

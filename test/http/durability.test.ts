@@ -174,6 +174,9 @@ describe('publishing with RYW_DURABILITY=standby', () => {
     expect(ms).toBeLessThan(WAIT_MS + 2_000);
     expect(await metric(app, 'ryw_durability_wait_seconds_count')).toBe(1);
     expect(await metric(app, 'ryw_durability_timeouts_total')).toBe(0);
+    // What an operator looks at when writes are refused: is any standby following us?
+    expect(await metric(app, 'ryw_standbys', '{state="known"}')).toBe(1);
+    expect(await metric(app, 'ryw_standbys', '{state="streaming"}')).toBe(1);
   });
 
   it('with the standby silent: 503, Retry-After, the form with everything typed and why, and no token', async () => {
@@ -295,6 +298,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
 
   it('with RYW_DURABILITY=local (the default) answers without asking the standby', async () => {
     const { app } = await primary({ up: false }, { RYW_DURABILITY: 'local' });
+    expect((await request(app).get('/metrics').expect(200)).text).not.toMatch(/^ryw_standbys\{/m);
     const { res } = await publishTimed(app, await openForm(app));
     expect(res.status).toBe(303);
     expect(hasToken(res)).toBe(true);
