@@ -270,7 +270,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
    * from a visitor with no session, that the read-your-writes layer would
    * serve at once (no token, or one met) and whose page is kept, is answered
    * from memory with the headers the app gave its last hit of that kind
-   * (helmet's, Cache-Control, Vary…), learnt as the app sends them. Anything
+   * (helmet's, Cache-Control), learnt as the app sends them. Anything
    * else, the first hit of a kind included, is the app's, which decides it again.
    */
   const answer = (req: IncomingMessage, res: ServerResponse): boolean => {
