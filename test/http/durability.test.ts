@@ -8,7 +8,6 @@
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArticleStore } from '../../src/article.js';
 import { TOKEN_COOKIE, TOKEN_HEADER } from '../../src/ryw/index.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { cookiePair, FakeLiteFS, serverTiming, TEST_PASSWORD } from '../support/fake-litefs.js';
@@ -50,45 +49,13 @@ interface Link {
 }
 
 /**
- * LiteFS on the primary, as the test plays it: a write that commits moves
- * the pos file by one, and a standby whose link is up reports it applied
- * STANDBY_DELAY_MS later. A publish that finds its draft's article commits
- * nothing, and moves nothing.
+ * The standby, as the test plays it: whose link is up reports a position
+ * applied STANDBY_DELAY_MS after the primary committed it.
  */
-function committing(fake: FakeLiteFS, events: FakeEvents, link: Link): () => void {
-  return () => {
-    const position = (fake.position() ?? 0n) + 1n;
-    fake.setPosition(position);
+function receiving(events: FakeEvents, link: Link): (position: bigint) => void {
+  return (position) => {
     if (link.up) setTimeout(() => events.send(tx(position)), STANDBY_DELAY_MS);
   };
-}
-
-function replicatingTo(commit: () => void): (store: ArticleStore) => ArticleStore {
-  const seen = new Set<number>();
-  return (store) =>
-    ({
-      list: store.list.bind(store),
-      latest: store.latest.bind(store),
-      index: store.index.bind(store),
-      search: store.search.bind(store),
-      get: store.get.bind(store),
-      create: (input) => {
-        const created = store.create(input);
-        if (!seen.has(created.id)) commit();
-        seen.add(created.id);
-        return created;
-      },
-      update: (id, edit) => {
-        const result = store.update(id, edit);
-        if (result.kind === 'updated') commit();
-        return result;
-      },
-      delete: (id, revision) => {
-        const result = store.delete(id, revision);
-        if (result.kind === 'deleted') commit();
-        return result;
-      },
-    }) satisfies ArticleStore;
 }
 
 /**
@@ -115,15 +82,16 @@ function watchMarks(commit: () => void): void {
 async function primary(link: Link, env: Record<string, string> = {}, follows = 'fra-1', afterCommit?: () => void) {
   standby = await fakeEvents({ isPrimary: false, hostname: follows });
   fs = new FakeLiteFS({ role: 'primary', position: 1n });
-  const replicate = committing(fs, standby, link);
-  const commit = () => {
-    replicate();
+  const receive = receiving(standby, link);
+  // LiteFS on the primary: every commit moves the pos file by one, and is streamed to the standby.
+  const onCommit = (position: bigint) => {
+    receive(position);
     afterCommit?.();
   };
   const built = fs.app({
     region: 'fra',
     instance: 'fra-1',
-    wrapStore: replicatingTo(commit),
+    wrapStore: fs.committing(onCommit),
     env: { RYW_DURABILITY: 'standby', RYW_STANDBYS: standby.url.href.replace(/\/$/, ''), RYW_DURABILITY_WAIT_MS: String(WAIT_MS), ...env },
   });
   // The standby's stream is open before the first write (when it is followed at all).
@@ -131,7 +99,7 @@ async function primary(link: Link, env: Record<string, string> = {}, follows = '
   const deadline = Date.now() + 5_000;
   while (followed && standby.connected() === 0 && Date.now() < deadline) await sleep(5);
   expect(standby.connected()).toBe(followed ? 1 : 0);
-  watchMarks(commit);
+  watchMarks(() => onCommit(fs.commit()));
   return built;
 }
 

@@ -74,16 +74,23 @@ export class FakeLiteFS {
     return readPosition(this.files);
   }
 
+  /** One commit, as LiteFS shows it on the primary: the position moves by one. The new position. */
+  commit(): bigint {
+    const position = (this.position() ?? 0n) + 1n;
+    this.setPosition(position);
+    return position;
+  }
+
   /**
-   * A `wrapStore` that moves this node's position by one after each write
-   * the store commits, as LiteFS does on the primary (a test's primary has
-   * no LiteFS to do it).
+   * A `wrapStore` that commits (commit()) after each write the store really
+   * committed, as LiteFS does on the primary (a test's primary has no LiteFS
+   * to do it): a new article, a saved edit, a delete; not a draft published
+   * again (the same article back), a conflict or a refusal. `onCommit` is
+   * told each new position (e.g. to play a standby that receives it).
    */
-  committing(): (store: ArticleStore) => ArticleStore {
-    const bump = <T>(result: T): T => {
-      this.setPosition((this.position() ?? 0n) + 1n);
-      return result;
-    };
+  committing(onCommit: (position: bigint) => void = () => {}): (store: ArticleStore) => ArticleStore {
+    const commit = () => onCommit(this.commit());
+    const seen = new Set<number>();
     return (store) =>
       ({
         list: store.list.bind(store),
@@ -91,9 +98,22 @@ export class FakeLiteFS {
         index: store.index.bind(store),
         search: store.search.bind(store),
         get: store.get.bind(store),
-        create: (input) => bump(store.create(input)),
-        update: (id, edit) => bump(store.update(id, edit)),
-        delete: (id, revision) => bump(store.delete(id, revision)),
+        create: (input) => {
+          const created = store.create(input);
+          if (!seen.has(created.id)) commit();
+          seen.add(created.id);
+          return created;
+        },
+        update: (id, edit) => {
+          const result = store.update(id, edit);
+          if (result.kind === 'updated') commit();
+          return result;
+        },
+        delete: (id, revision) => {
+          const result = store.delete(id, revision);
+          if (result.kind === 'deleted') commit();
+          return result;
+        },
       }) satisfies ArticleStore;
   }
 
