@@ -12,6 +12,7 @@ import onHeaders from 'on-headers';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createPageCache, type PageCache } from '../../src/http/page-cache.js';
+import { anonymousReadOnReplica } from '../support/anonymous-read.js';
 
 function appWith(before: express.RequestHandler): { app: Express; pages: PageCache } {
   const pages = createPageCache({
@@ -28,17 +29,7 @@ function appWith(before: express.RequestHandler): { app: Express; pages: PageCac
       .send(`<!doctype html>${'<p>Some words of an article.</p>'.repeat(100)}`);
   });
   const app = express();
-  app.use((_req, res, next) => {
-    res.locals.ryw = {
-      timing: 'none',
-      waitedMs: 0,
-      stale: false,
-      served: { region: 'syd', instance: 'syd-1', role: 'replica' },
-      committed: false,
-    };
-    res.locals.author = null;
-    next();
-  });
+  app.use(anonymousReadOnReplica);
   app.use(before);
   app.use(pages.middleware);
   app.get('/', (_req, res) => render(res, 'home'));

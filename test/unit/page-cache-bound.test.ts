@@ -13,6 +13,7 @@ import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { createPageCache, ENTRY_OVERHEAD_BYTES } from '../../src/http/page-cache.js';
 import type { Render } from '../../src/http/views.js';
+import { anonymousReadOnReplica } from '../support/anonymous-read.js';
 
 const BOUND = 1024 * 1024;
 const QUERIES = 10_000;
@@ -48,17 +49,7 @@ describe('bounded memory', () => {
     });
     const app = express();
     app.set('query parser', 'simple');
-    app.use((_req, res, next) => {
-      res.locals.ryw = {
-        timing: 'none',
-        waitedMs: 0,
-        stale: false,
-        served: { region: 'syd', instance: 'syd-1', role: 'replica' },
-        committed: false,
-      };
-      res.locals.author = null;
-      next();
-    });
+    app.use(anonymousReadOnReplica);
     app.use(pages.middleware);
     app.get('/', (req, res) => render(res, 'search', { search: req.query.search }));
     const server = app.listen(0, '127.0.0.1');
