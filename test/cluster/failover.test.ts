@@ -82,6 +82,21 @@ async function expectAllPresent(cluster: ProcessCluster, written: readonly { pat
   expect(missing).toEqual([]);
 }
 
+/**
+ * The default cluster (a Consul lease, two fra candidates) with `env` for
+ * every app, an author signed in through fra, and the bound within which a
+ * crashed holder is replaced (the issue's: two TTLs, the lock delay, 2 s).
+ */
+async function startFailoverCluster(
+  env?: Record<string, string>,
+): Promise<{ cluster: ProcessCluster; author: Browser; failoverBoundMs: number }> {
+  const cluster = await startTestCluster(env ? { env } : undefined);
+  if (cluster.lease.type !== 'consul') throw new Error('the default cluster must run on a Consul lease');
+  const author = new Browser();
+  await signIn(author, cluster.edgeUrl('fra'));
+  return { cluster, author, failoverBoundMs: 2 * cluster.lease.ttlMs + cluster.lease.lockDelayMs + 2000 };
+}
+
 describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
   let cluster: ProcessCluster;
   let author: Browser;
@@ -91,11 +106,7 @@ describe.skipIf(!tier.run)('failover on a Consul lease (processes)', () => {
   const title = (what: string): string => `${what} ${++counter} ${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    cluster = await startTestCluster();
-    if (cluster.lease.type !== 'consul') throw new Error('the default cluster must run on a Consul lease');
-    failoverBoundMs = 2 * cluster.lease.ttlMs + cluster.lease.lockDelayMs + 2000;
-    author = new Browser();
-    await signIn(author, cluster.edgeUrl('fra'));
+    ({ cluster, author, failoverBoundMs } = await startFailoverCluster());
   }, CLUSTER_START_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -306,11 +317,10 @@ describe.skipIf(!tier.run)('durability standby (RYW_DURABILITY=standby): a write
   const DURABILITY_WAIT_MS = 1000;
 
   beforeAll(async () => {
-    cluster = await startTestCluster({ env: { RYW_DURABILITY: 'standby', RYW_DURABILITY_WAIT_MS: String(DURABILITY_WAIT_MS) } });
-    if (cluster.lease.type !== 'consul') throw new Error('the default cluster must run on a Consul lease');
-    failoverBoundMs = 2 * cluster.lease.ttlMs + cluster.lease.lockDelayMs + 2000;
-    author = new Browser();
-    await signIn(author, cluster.edgeUrl('fra'));
+    ({ cluster, author, failoverBoundMs } = await startFailoverCluster({
+      RYW_DURABILITY: 'standby',
+      RYW_DURABILITY_WAIT_MS: String(DURABILITY_WAIT_MS),
+    }));
   }, CLUSTER_START_TIMEOUT_MS);
 
   afterAll(async () => {
