@@ -123,6 +123,13 @@ const metric = async (app: App, name: string, labels?: string) => {
   return series.reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 };
 
+/** Publishes the article while no standby has it: 503, and the form it comes back with (its draft id kept), to send again. */
+async function publishUnconfirmed(app: App) {
+  const form = await openForm(app);
+  const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
+  return formOf(first.text, form.cookie);
+}
+
 async function publishTimed(app: App, form: Awaited<ReturnType<typeof openForm>>) {
   const started = performance.now();
   const res = await submitForm(app, form, { ...article, _draft: form.draft });
@@ -180,9 +187,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
   it('sent again once the standby caught up: the one article (303 to it, with a token), never a second', async () => {
     const link = { up: false };
     const { app, blog } = await primary(link);
-    const form = await openForm(app);
-    const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
-    const again = formOf(first.text, form.cookie);
+    const again = await publishUnconfirmed(app);
     // The standby's link heals: it applies what it missed.
     link.up = true;
     standby.send(tx(fs.position()!));
@@ -201,9 +206,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
 
   it('sent again while the standby is still behind: 503 again, and still one article', async () => {
     const { app } = await primary({ up: false });
-    const form = await openForm(app);
-    const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
-    const again = formOf(first.text, form.cookie);
+    const again = await publishUnconfirmed(app);
     await submitForm(app, again, { ...article, _draft: again.draft }).expect(503);
     expect(countArticles()).toBe(1);
     expect(await metric(app, 'ryw_durability_timeouts_total')).toBe(2);
@@ -219,9 +222,7 @@ describe('publishing with RYW_DURABILITY=standby', () => {
   it('sent again after the standby’s stream reopened (nothing new to report): confirmed, the one article', async () => {
     const link = { up: false };
     const { app, blog } = await primary(link);
-    const form = await openForm(app);
-    const first = await submitForm(app, form, { ...article, _draft: form.draft }).expect(503);
-    const again = formOf(first.text, form.cookie);
+    const again = await publishUnconfirmed(app);
     // The standby catches up, but its stream to us is lost meanwhile: when it
     // is back, LiteFS's init says whom it follows, not where it is.
     link.up = true;
