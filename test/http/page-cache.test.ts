@@ -16,7 +16,7 @@ import { formatPosFile } from '../../src/ryw/litefs/files.js';
 import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { FakeLiteFS, PRIMARY_ID, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
-import { openEdit, openForm, saveEdit, sessionOf, submitForm } from '../support/forms.js';
+import { openEdit, openForm, saveEdit, sessionOf, submitForm, type App } from '../support/forms.js';
 import { until } from '../support/until.js';
 
 let fs: FakeLiteFS | undefined;
@@ -64,6 +64,17 @@ const entries = async (metrics: Metrics) =>
 
 /** A replica's database as LiteFS leaves it at `txid`: the checksum after it names its lineage. */
 const at = (fake: FakeLiteFS, txid: bigint, checksum: string) => fake.writePositionFile(formatPosFile({ txid, checksum }));
+
+/** `GET /` with `cookie`, which waits on the replica; `arrive` (the write replicating) once it does: the answer. */
+async function readWhileArriving(app: App, node: { stats(): { waiting: number } }, cookie: string, arrive: () => void) {
+  const answer = request(app)
+    .get('/')
+    .set('Cookie', cookie)
+    .then((res) => res);
+  await until(() => node.stats().waiting === 1);
+  arrive();
+  return answer;
+}
 
 describe('a hit', () => {
   it('serves the same bytes again without asking the store, for the list, an article and a search', async () => {
@@ -236,14 +247,10 @@ describe('a reader with a token', () => {
     }
     // Their write committed at 6 on the primary; it reaches this replica a little later.
     const mine = tokenCookie(tokenFor(6n));
-    const answer = request(app)
-      .get('/')
-      .set('Cookie', mine)
-      .then((res) => res);
-    await until(() => node.stats().waiting === 1);
-    fs.insertArticle('My own write', 'Committed at 6.');
-    fs.setPosition(6n);
-    const res = await answer;
+    const res = await readWhileArriving(app, node, mine, () => {
+      fs!.insertArticle('My own write', 'Committed at 6.');
+      fs!.setPosition(6n);
+    });
     expect(res.status).toBe(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('waited');
     expect(res.text).toContain('My own write');
@@ -329,14 +336,10 @@ describe('pages with one visitor’s content', () => {
     fs.setLag(0);
     const { app, node, metrics } = blogOn(fs, { waitMs: 5_000, pollMs: 5 });
     const mine = tokenCookie(tokenFor(6n));
-    const answer = request(app)
-      .get('/')
-      .set('Cookie', mine)
-      .then((res) => res);
-    await until(() => node.stats().waiting === 1);
-    fs.insertArticle('Waited for', 'Committed at 6.');
-    fs.setPosition(6n);
-    const waited = await answer;
+    const waited = await readWhileArriving(app, node, mine, () => {
+      fs!.insertArticle('Waited for', 'Committed at 6.');
+      fs!.setPosition(6n);
+    });
     expect(serverTiming(waited.headers['server-timing']).desc).toBe('waited');
     expect(waited.text).toContain('notice-waited');
     expect(await entries(metrics)).toBe(0);
