@@ -13,6 +13,7 @@ import { LINEAGE_POLL_MS } from '../../src/ryw/litefs/litefs-node.js';
 import { signToken, tokenPayload } from '../../src/ryw/token.js';
 import { fakeEvents, type FakeEvents } from '../support/fake-events.js';
 import { cookiePair, FakeLiteFS, SECRETS, serverTiming, tokenCookie, tokenFor } from '../support/fake-litefs.js';
+import type { App } from '../support/forms.js';
 
 const OLD = 'c1c1c1c1c1c1c1c1'; // fra-1's database after its TXID 10: the lost write
 const NEW = 'e2e2e2e2e2e2e2e2'; // fra-2's, after its own TXID 10
@@ -34,6 +35,33 @@ afterEach(async () => {
   await events?.close();
   events = undefined;
 });
+
+/** fra-2, a replica of fra-1 at TXID 9, takes the lease (no `.primary`, `.lag` 0): the new primary. */
+async function fra2TakesOver(): Promise<App> {
+  fs = new FakeLiteFS({ role: 'replica', position: 9n });
+  fs.setLag(0);
+  const { app } = fs.app({ region: 'fra', instance: 'fra-2' });
+  await request(app).get('/healthz').expect(200); // a replica of fra-1
+  fs.setPrimary(null);
+  expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'primary' });
+  return app;
+}
+
+/** syd, a replica following fra-1, that has reached fra-1's TXID 10 (checksum OLD) and remembers it. */
+async function sydRemembersFra1At10(): Promise<App> {
+  fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
+  fs.setLag(0);
+  const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
+  await request(app).get('/healthz').expect(200); // following fra-1
+  await sleep(150);
+  at(10n, OLD);
+  // Remembered: a token for 10 with another checksum (NEW) is told lost here now.
+  const before = await request(app)
+    .get('/')
+    .set('Cookie', tokenCookie(signToken(tokenPayload(10n, Date.now(), NEW), SECRETS)));
+  expect(before.text).toContain(LOST_NOTICE);
+  return app;
+}
 
 const at = (txid: bigint, checksum: string) => fs.writePositionFile(formatPosFile({ txid, checksum }));
 
@@ -119,28 +147,14 @@ describe('a token naming a write lost in a failover', () => {
   });
 
   it('is dropped, and the reader told, on the new primary before it has used the TXID again (it is ahead of it)', async () => {
-    fs = new FakeLiteFS({ role: 'replica', position: 9n });
-    fs.setLag(0);
-    const { app } = fs.app({ region: 'fra', instance: 'fra-2' });
-    await request(app).get('/healthz').expect(200); // a replica of fra-1
-    fs.setPrimary(null); // fra-2 holds the lease now
-    expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'primary' });
+    const app = await fra2TakesOver();
     const res = await request(app).get('/').set('Cookie', tokenCookie(lostToken())).expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
     expect(res.text).toContain(LOST_NOTICE);
   });
 
   it('is not told lost by a replica that missed a whole reign unasked (fra-1, fra-2, fra-1 again; files only)', async () => {
-    fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
-    fs.setLag(0);
-    const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
-    await request(app).get('/healthz').expect(200); // following fra-1
-    await sleep(150);
-    at(10n, OLD); // fra-1's TXID 10 reached this replica, and is remembered...
-    const before = await request(app)
-      .get('/')
-      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, Date.now(), NEW), SECRETS)));
-    expect(before.text).toContain(LOST_NOTICE); // (what 10/NEW would be told now: not of fra-1's lineage)
+    const app = await sydRemembersFra1At10(); // fra-1's TXID 10 reached this replica, and is remembered...
     // ...then fra-1 crashed before streaming it to fra-2; no request came meanwhile.
     fs.setPrimary(null);
     fs.setLag(1_500); // reconnecting: LiteFS names no primary
@@ -160,12 +174,7 @@ describe('a token naming a write lost in a failover', () => {
   });
 
   it('is dropped on the new primary itself, once it has used the TXID again', async () => {
-    fs = new FakeLiteFS({ role: 'replica', position: 9n });
-    fs.setLag(0);
-    const { app } = fs.app({ region: 'fra', instance: 'fra-2' });
-    await request(app).get('/healthz').expect(200); // a replica of fra-1
-    fs.setPrimary(null); // fra-2 holds the lease now: no .primary, .lag 0
-    expect((await request(app).get('/healthz')).body).toMatchObject({ role: 'primary' });
+    const app = await fra2TakesOver();
     at(10n, NEW); // its first commit
     const res = await request(app).get('/').set('Cookie', tokenCookie(lostToken())).expect(200);
     expect(serverTiming(res.headers['server-timing']).desc).toBe('dropped');
@@ -173,16 +182,7 @@ describe('a token naming a write lost in a failover', () => {
   });
 
   it('is not told lost by a replica whose `.lag` showed a silence longer than a reconnection, under the same name', async () => {
-    fs = new FakeLiteFS({ role: 'replica', position: 9n, primary: 'fra-1' });
-    fs.setLag(0);
-    const { app } = fs.app({ region: 'syd', instance: 'syd-1' });
-    await request(app).get('/healthz').expect(200);
-    await sleep(150);
-    at(10n, OLD);
-    const before = await request(app)
-      .get('/')
-      .set('Cookie', tokenCookie(signToken(tokenPayload(10n, Date.now(), NEW), SECRETS)));
-    expect(before.text).toContain(LOST_NOTICE); // (10/OLD is remembered)
+    const app = await sydRemembersFra1At10();
     const issuedByFra2 = Date.now();
     fs.setLag(3_000); // heard nothing for 3 s: fra-2 may have reigned meanwhile
     await sleep(LINEAGE_POLL_MS + 100);
