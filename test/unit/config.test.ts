@@ -15,6 +15,20 @@ import {
 
 const SECRET = 'a-long-enough-secret-0123456789';
 
+/** `load` throws a ConfigError of one line that begins with the variable's name. */
+function expectRefusedNaming(name: string, load: () => unknown): void {
+  let thrown: unknown;
+  try {
+    load();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(ConfigError);
+  const { message } = thrown as ConfigError;
+  expect(message.startsWith(`${name}:`), message).toBe(true);
+  expect(message).not.toContain('\n');
+}
+
 describe('configuration', () => {
   it('has working defaults for a standalone run', () => {
     const config = loadConfig({ HOSTNAME: 'box' });
@@ -63,14 +77,7 @@ describe('configuration', () => {
     ['METRICS_PORT', String(DEFAULT_PORT)],
     ['METRICS_TOKEN', 'short'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
-    const attempt = () => loadConfig({ [name]: value });
-    expect(attempt).toThrow(ConfigError);
-    try {
-      attempt();
-    } catch (error) {
-      expect((error as Error).message.startsWith(`${name}:`)).toBe(true);
-      expect((error as Error).message).not.toContain('\n');
-    }
+    expectRefusedNaming(name, () => loadConfig({ [name]: value }));
   });
 
   it('reads METRICS_PORT and METRICS_TOKEN', () => {
@@ -142,14 +149,7 @@ describe('durability configuration (RYW_DURABILITY, RYW_STANDBYS, RYW_DURABILITY
     ['RYW_DURABILITY_WAIT_MS', 'soon'],
     ['RYW_DURABILITY_WAIT_MS', '60000'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
-    const attempt = () => loadConfig({ ...onLiteFS, [name]: value });
-    expect(attempt).toThrow(ConfigError);
-    try {
-      attempt();
-    } catch (error) {
-      expect((error as Error).message.startsWith(`${name}:`)).toBe(true);
-      expect((error as Error).message).not.toContain('\n');
-    }
+    expectRefusedNaming(name, () => loadConfig({ ...onLiteFS, [name]: value }));
   });
 
   it('refuses standby where there is no LiteFS (standalone): nothing could ever confirm a write', () => {
