@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { freePorts } from '../../tools/cluster/ports.js';
+import { CLUSTER_PORTS_FROM, ephemeralPortsFrom, freePorts } from '../../tools/cluster/ports.js';
 import { killLeftovers } from '../../tools/cluster/state-file.js';
 
 describe('freePorts', () => {
@@ -16,6 +16,13 @@ describe('freePorts', () => {
     expect(ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)).toBe(true);
     const again = await freePorts(0);
     expect(again).toEqual([]);
+  });
+
+  it('gives ports below the kernel’s ephemeral range, which no outgoing connection can take before the cluster binds them', async () => {
+    const ephemeral = ephemeralPortsFrom();
+    if (ephemeral === null) return; // not Linux: the kernel picks, as before
+    const ports = await freePorts(40);
+    expect(ports.every((p) => p >= CLUSTER_PORTS_FROM && p < ephemeral)).toBe(true);
   });
 });
 
