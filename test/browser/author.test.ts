@@ -122,8 +122,9 @@ describe.skipIf(!tier.run)("the author's experience in a real browser, on a real
   /** axe, layout shift and a screenshot of the page as it is now: the violations, by the screenshot's name. */
   const look = async (page: Page, name: string): Promise<{ page: string; violations: AxeViolation[] }> => {
     await page.waitForLoadState('load');
+    const shift = await cumulativeLayoutShift(page);
+    expect(shift.value, `${name}: ${shift.moved}`).toBe(0);
     const violations = await axeViolations(page);
-    expect(await cumulativeLayoutShift(page), name).toBe(0);
     await screenshot(page, name);
     return { page: name, violations };
   };
@@ -291,7 +292,8 @@ describe.skipIf(!tier.run)("the author's experience in a real browser, on a real
     );
     expect(await page.locator('h1').innerText()).toBe('Not here yet');
     expect(await footer(page)).toMatch(/Served from region ewr by instance ewr-1 \(replica\)/);
-    expect(await cumulativeLayoutShift(page)).toBe(0);
+    const shift = await cumulativeLayoutShift(page);
+    expect(shift.value, shift.moved).toBe(0);
     const topWithNotice = await mainTop(page);
     await screenshot(page, '2-stale-notice');
 
@@ -452,8 +454,9 @@ describe.skipIf(!tier.run)("the author's experience in a real browser, on a real
         const { page, guard } = await newPage({ viewport, colorScheme, signedIn: true });
         const check = async (name: string): Promise<void> => {
           await page.waitForLoadState('load');
+          const shift = await cumulativeLayoutShift(page);
+          expect(shift.value, `${shot(name)}: ${shift.moved}`).toBe(0);
           found.push({ page: shot(name), violations: await axeViolations(page) });
-          expect(await cumulativeLayoutShift(page), shot(name)).toBe(0);
           await screenshot(page, shot(name));
         };
         const syd = cluster.edgeUrl('syd');

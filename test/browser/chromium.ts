@@ -140,25 +140,44 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
 /**
  * The page's cumulative layout shift so far (shifts right after input do not
  * count, as in the Web Vitals definition): 0 means nothing moved on its own.
+ * Measure it before any probe that touches the page (axe): what it finds
+ * must be the page's own doing. `moved` names what shifted, for the message.
  */
-export function cumulativeLayoutShift(page: Page): Promise<number> {
-  return page.evaluate(
+export async function cumulativeLayoutShift(page: Page): Promise<{ value: number; moved: string }> {
+  const { value, moved } = await page.evaluate(
     () =>
-      new Promise<number>((resolve) => {
-        let total = 0;
+      new Promise<{ value: number; moved: string[] }>((resolve) => {
+        let value = 0;
+        const moved: string[] = [];
+        interface Shift {
+          value: number;
+          hadRecentInput: boolean;
+          startTime: number;
+          sources?: { node?: Node | null; previousRect: DOMRectReadOnly; currentRect: DOMRectReadOnly }[];
+        }
         const observer = new PerformanceObserver((list) => {
-          for (const entry of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) {
-            if (!entry.hadRecentInput) total += entry.value;
+          for (const entry of list.getEntries() as unknown as Shift[]) {
+            if (entry.hadRecentInput) continue;
+            value += entry.value;
+            for (const source of entry.sources ?? []) {
+              const node = source.node instanceof Element ? source.node : source.node?.parentElement;
+              const name = node
+                ? `${node.tagName.toLowerCase()}${node.id ? `#${node.id}` : ''}${node.className ? `.${String(node.className).split(' ').join('.')}` : ''}`
+                : '(a node gone)';
+              const rect = (r: DOMRectReadOnly) => `${Math.round(r.x)},${Math.round(r.y)} ${Math.round(r.width)}×${Math.round(r.height)}`;
+              moved.push(`${name} at ${Math.round(entry.startTime)} ms: ${rect(source.previousRect)} → ${rect(source.currentRect)}`);
+            }
           }
         });
         observer.observe({ type: 'layout-shift', buffered: true });
         // Buffered entries arrive in the first callback, on the next task.
         setTimeout(() => {
           observer.disconnect();
-          resolve(total);
+          resolve({ value, moved });
         }, 100);
       }),
   );
+  return { value, moved: moved.join('; ') };
 }
 
 /** The read-your-writes decision in a response's `Server-Timing`, or null. */
