@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PositionWatcher, STREAMING_POLL_MS } from '../../src/ryw/litefs/position-watcher.js';
+import { PositionWatcher, EVENT_GRACE_MS, STREAMING_POLL_MS } from '../../src/ryw/litefs/position-watcher.js';
 import { Waiters } from '../../src/ryw/waiters.js';
 import { fakeEvents } from '../support/fake-events.js';
 
@@ -154,6 +154,19 @@ describe('the LiteFS /events watcher', () => {
     // The stream did the waking (the file still said 3); the file was only read
     // by the slow safety net, once per STREAMING_POLL_MS at most.
     expect(watcher.fileReads - readsAtStart).toBeLessThanOrEqual(Math.ceil(elapsed / STREAMING_POLL_MS));
+    expect(watcher.woken).toEqual({ events: 1, poll: 0 });
+  });
+
+  it('leaves the waking to the event when the safety poll finds the file a moment ahead of it (LiteFS moves the file first)', async () => {
+    const events = await eventsServer();
+    let filePosition = 3n;
+    watcher = new PositionWatcher({ readPosition: () => filePosition, pollMs: 5, events: { api: events.url, database: 'app.db' } });
+    await until(() => watcher!.streaming);
+    const done = watcher.waitFor(4n, 5_000);
+    // The commit: the file at once, the event a little after the safety poll's first tick has read the file.
+    filePosition = 4n;
+    setTimeout(() => events.send('0000000000000004'), STREAMING_POLL_MS + EVENT_GRACE_MS / 2);
+    expect(await done).toBe(true);
     expect(watcher.woken).toEqual({ events: 1, poll: 0 });
   });
 

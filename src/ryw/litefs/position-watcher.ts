@@ -10,6 +10,13 @@ export const DEFAULT_POLL_MS = 5;
  * their whole budget.
  */
 export const STREAMING_POLL_MS = 100;
+/**
+ * How long the safety poll, finding the file ahead of a connected stream,
+ * leaves the stream to deliver that position before waking waiters itself:
+ * LiteFS moves the file as it commits and sends the event just after, so a
+ * tick landing in between would otherwise take the stream's place.
+ */
+export const EVENT_GRACE_MS = 25;
 /** First and longest pause before reconnecting to LiteFS's `/events`. */
 export const EVENTS_RECONNECT_MIN_MS = 100;
 export const EVENTS_RECONNECT_MAX_MS = 5_000;
@@ -168,7 +175,14 @@ export class PositionWatcher {
     this.poller = setInterval(
       () => {
         if (this.waiters.size === 0) return this.stopPolling();
-        this.refresh();
+        if (!this.connected) return void this.refresh();
+        const seen = this.read();
+        if (seen === null || this.known === null || seen < this.known) return void this.observe(seen, 'poll');
+        if (seen === this.known) return;
+        // Ahead of the stream: most often its event is on the way (see EVENT_GRACE_MS).
+        setTimeout(() => {
+          if (this.known === null || this.known < seen) this.observe(seen, 'poll');
+        }, EVENT_GRACE_MS).unref();
       },
       this.connected ? STREAMING_POLL_MS : this.pollMs,
     );
