@@ -35,5 +35,7 @@ ENV NODE_ENV=production \
     LITEFS_API=http://127.0.0.1:20202
 EXPOSE 8080
 # LiteFS mounts the database, runs the migrations on lease candidates, then
-# execs the app and forwards signals to it.
-ENTRYPOINT ["litefs", "mount", "-config", "/app/litefs.yml"]
+# execs the app and forwards signals to it. The mount supervisor around it
+# exits as LiteFS does, except when LiteFS refuses its own database after a
+# crash: then the node rejoins from the primary (docs/decisions/0012-store-recovery.md).
+ENTRYPOINT ["node", "/app/dist/mount.js", "--", "litefs", "mount", "-config", "/app/litefs.yml"]
