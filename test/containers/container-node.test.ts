@@ -9,16 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { followTxEvents, startScript } from '../../tools/cluster/container-node.js';
 
 describe('startScript', () => {
-  it('sets and unsets variables, quoted for sh, then execs litefs as PID 1', () => {
+  it('sets and unsets variables, quoted for sh, then execs the mount supervisor (and through it litefs) as PID 1', () => {
     const script = startScript({ RYW_FALLBACK: 'stale', TITLE: "it's $HOME", LITEFS_API: undefined }, false);
     expect(script).toContain("export TITLE='it'\"'\"'s $HOME'");
     expect(script).toContain('unset LITEFS_API');
     expect(script).not.toContain('rm -rf');
-    expect(script.trimEnd().split('\n').at(-1)).toMatch(/^exec litefs mount -config \S+ -no-expand-env$/);
+    expect(script.trimEnd().split('\n').at(-1)).toMatch(/^exec node \/app\/dist\/mount\.js -- litefs mount -config \S+ -no-expand-env$/);
     // What sh makes of it: the values exactly as given.
     const printed = execFileSync(
       'sh',
-      ['-c', `${script.replace(/^exec litefs.*$/m, '')}\nprintf '%s|%s|%s' "$RYW_FALLBACK" "$TITLE" "\${LITEFS_API-unset}"`],
+      ['-c', `${script.replace(/^exec node .*$/m, '')}\nprintf '%s|%s|%s' "$RYW_FALLBACK" "$TITLE" "\${LITEFS_API-unset}"`],
       {
         env: { PATH: process.env.PATH, LITEFS_API: 'http://127.0.0.1:1' },
       },

@@ -18,6 +18,8 @@ export const CONTAINER_DATA_DIR = '/var/lib/litefs';
 /** The test's static-lease config and start script, copied into each node's container. */
 const CONFIG_PATH = '/etc/litefs-test/litefs.yml';
 const START_SCRIPT_PATH = '/etc/litefs-test/start.sh';
+/** The image's entrypoint (Dockerfile), which a node's start script ends in. */
+const MOUNT_SUPERVISOR = '/app/dist/mount.js';
 /** The app as the image runs it (the last `exec` of the project's litefs.yml). */
 export const CONTAINER_APP_COMMAND: readonly string[] = ['node', '/app/dist/main.js'];
 /** Seconds `docker stop`/`restart` give LiteFS (and the app it forwards SIGTERM to) before SIGKILL. */
@@ -293,7 +295,8 @@ export class ContainerNode implements ClusterNode {
 /**
  * The container's entrypoint for one start: the environment changes, an
  * optional wipe of LiteFS's data (all but the cluster id, so replicas still
- * accept this node), then `litefs mount` as PID 1, which forwards SIGTERM to
+ * accept this node), then the image's own entrypoint as PID 1: the mount
+ * supervisor (src/mount.ts) running `litefs mount`, which forwards SIGTERM to
  * the app and unmounts.
  */
 export function startScript(overrides: EnvOverrides, wipeData: boolean): string {
@@ -305,7 +308,7 @@ export function startScript(overrides: EnvOverrides, wipeData: boolean): string 
   if (wipeData) {
     lines.push(`find ${CONTAINER_DATA_DIR} -mindepth 1 -maxdepth 1 ! -name clusterid -exec rm -rf {} +`);
   }
-  lines.push(`exec litefs mount -config ${CONFIG_PATH} -no-expand-env`);
+  lines.push(`exec node ${MOUNT_SUPERVISOR} -- litefs mount -config ${CONFIG_PATH} -no-expand-env`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -44,6 +44,8 @@ export interface LiteFsNodeConfig {
   readonly lease: LiteFsLease;
   /** The app, exec'ed once the node is ready; LiteFS forwards signals to it. */
   readonly exec: readonly string[];
+  /** `exit-on-error`; LiteFS's default (true) when absent. */
+  readonly exitOnError?: boolean;
   /**
    * LiteFS's built-in proxy in front of the app, for benchmarks that compare
    * against it (bench/); never in the clusters the app runs in.
@@ -78,6 +80,7 @@ export function renderLiteFsConfig(node: LiteFsNodeConfig): string {
       ? { proxy: { addr: node.proxy.addr, target: node.proxy.target, db: node.proxy.db, passthrough: node.proxy.passthrough ?? [] } }
       : {}),
     exec: [{ cmd: node.exec.map(shellQuote).join(' ') }],
+    ...(node.exitOnError !== undefined ? { 'exit-on-error': node.exitOnError } : {}),
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

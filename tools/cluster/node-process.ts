@@ -12,7 +12,10 @@ import {
 } from './cluster.js';
 import { renderLiteFsConfig, type LiteFsLease } from './litefs-config.js';
 import { unmount } from './mounts.js';
+import { PROJECT_ROOT } from './tools.js';
 
+/** The image's entrypoint (src/mount.ts) as a node runs it here: Node's arguments before `-- litefs mount …`. */
+export const MOUNT_SUPERVISOR: readonly string[] = ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'mount.ts')];
 /** How long a node gets from `litefs mount` to an app answering `/healthz`. */
 export const DEFAULT_NODE_START_TIMEOUT_MS = 60_000;
 /** How long a SIGKILLed LiteFS gets to be reaped (it takes milliseconds; more means a process stuck in the kernel). */
@@ -33,6 +36,8 @@ export interface NodeSpec {
   readonly apiPort: number;
   /** LiteFS's own proxy in front of the app on this port (benchmarks only); none when absent. */
   readonly proxy?: { readonly port: number; readonly passthrough?: readonly string[] };
+  /** LiteFS's `exit-on-error`; LiteFS's default (true) when absent. */
+  readonly exitOnError?: boolean;
   /** The lease section of its litefs.yml: static (where the primary is) or Consul (its view). */
   readonly lease: LiteFsLease;
   /** The app's command line; LiteFS execs it once the node is ready. */
@@ -150,6 +155,7 @@ export class ProcessNode implements ClusterNode {
         httpAddr: `127.0.0.1:${this.spec.apiPort}`,
         lease: this.spec.lease,
         exec: this.spec.appCommand,
+        ...(this.spec.exitOnError !== undefined ? { exitOnError: this.spec.exitOnError } : {}),
         ...(this.spec.proxy
           ? {
               proxy: {
@@ -168,11 +174,17 @@ export class ProcessNode implements ClusterNode {
     // Checked right before the spawn, with no await between: an abort either
     // comes first (nothing to stop) or finds the process to stop.
     signal?.throwIfAborted();
-    this.process = spawnLogged(this.tools.litefs, ['mount', '-config', configFile, '-no-expand-env'], {
-      cwd: this.spec.cwd,
-      env,
-      logFile: this.logFile,
-    });
+    // As the image runs it (Dockerfile): LiteFS under the mount supervisor, which
+    // lets a node whose LiteFS refuses its database after a crash rejoin.
+    this.process = spawnLogged(
+      process.execPath,
+      [...MOUNT_SUPERVISOR, '--', this.tools.litefs, 'mount', '-config', configFile, '-no-expand-env'],
+      {
+        cwd: this.spec.cwd,
+        env,
+        logFile: this.logFile,
+      },
+    );
     const spawned = this.process;
     void spawned.exited.then((code) => {
       if (this.process !== spawned) return;
@@ -202,8 +214,9 @@ export class ProcessNode implements ClusterNode {
   }
 
   /**
-   * A crash: SIGKILL to LiteFS and the app it exec'd (its process group),
-   * nothing released, the mount left dead. Resolves once LiteFS is gone.
+   * A crash: SIGKILL to the node's process group (the mount supervisor,
+   * LiteFS and the app it exec'd), nothing released, the mount left dead.
+   * Resolves once the group's leader, the supervisor, is gone.
    */
   async kill(timeoutMs = DEFAULT_KILL_TIMEOUT_MS): Promise<void> {
     const running = this.process;
@@ -214,7 +227,7 @@ export class ProcessNode implements ClusterNode {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`${this.instance}: litefs (pid ${running.pid}) still there ${timeoutMs} ms after SIGKILL`)),
+        () => reject(new Error(`${this.instance}: the mount supervisor (pid ${running.pid}) still there ${timeoutMs} ms after SIGKILL`)),
         timeoutMs,
       );
     });

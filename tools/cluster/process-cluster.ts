@@ -73,6 +73,12 @@ export interface ProcessClusterOptions {
    * straight to the app. Off by default: the app owns consistency.
    */
   readonly litefsProxy?: { readonly passthrough?: readonly string[] };
+  /**
+   * LiteFS's `exit-on-error`. Unset: LiteFS's default (true), so that a node
+   * that cannot start fails its start at once. `false` is the project's
+   * litefs.yml: LiteFS then prints a startup error and waits for a signal.
+   */
+  readonly litefsExitOnError?: boolean;
   readonly log?: (line: string) => void;
   /**
    * Aborting it during startup stops whatever was started so far (processes,
@@ -296,6 +302,7 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
             appPort: n.appPort,
             apiPort: n.apiPort,
             ...(options.litefsProxy ? { proxy: { port: nextPort(), passthrough: options.litefsProxy.passthrough } } : {}),
+            ...(options.litefsExitOnError !== undefined ? { exitOnError: options.litefsExitOnError } : {}),
             lease: nodeLease,
             appCommand: options.appCommand ?? DEFAULT_APP_COMMAND,
             cwd: PROJECT_ROOT,
