@@ -501,6 +501,140 @@ describe('checkHistory: failover', () => {
   });
 });
 
+describe('checkHistory: nodes that do not answer, and a nemesis that fails', () => {
+  /** A final read of `articleId` on `region`'s node: 200 with `t<id>` unless `extra` says otherwise. */
+  function finalRead(region: string, articleId: number, extra: Partial<OpRecord> = {}): OpRecord {
+    return {
+      ...base,
+      id: ++ids,
+      session: 'final',
+      region,
+      kind: 'final-read',
+      path: `/articles/${articleId}`,
+      start: 9000,
+      end: 9001,
+      articleId,
+      title: `t${articleId}`,
+      decision: 'none',
+      ...extra,
+    };
+  }
+  const noAnswer = { status: null, title: null, decision: null, hops: [], error: 'TypeError: fetch failed' } as const;
+
+  it('calls a node that answered none of its final reads unverified, not a loser of writes, and fails the run', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      del(100, 1),
+      write(200, 2),
+      finalRead('ewr', 1, noAnswer),
+      finalRead('ewr', 2, noAnswer),
+      ...finals({ 1: null, 2: 't2' }, ['fra']),
+    ]);
+    expect(result.violationsByKind['lost-write']).toBe(0);
+    expect(result.violations).toEqual([]);
+    expect(result.unverified).toEqual([{ node: 'ewr', reads: 2, total: 2, error: 'TypeError: fetch failed' }]);
+    expect(result.ok).toBe(false);
+    const summary = formatSummary(result);
+    expect(summary).toContain('UNVERIFIED: ewr answered none of 2 final reads (TypeError: fetch failed): its copy was not checked');
+    expect(summary).not.toMatch(/lost-write \[/);
+    expect(summary).toMatch(/RESULT: FAIL$/);
+  });
+
+  it('holds a 5xx on a final read as unverified too: an app that is up and not serving shows nothing of the article', () => {
+    const result = checkHistory([
+      meta,
+      write(0, 1),
+      write(100, 2),
+      finalRead('ewr', 1, { status: 503, title: null }),
+      finalRead('ewr', 2),
+      ...finals({ 1: 't1', 2: 't2' }, ['fra']),
+    ]);
+    expect(result.violations).toEqual([]);
+    expect(result.unverified).toEqual([{ node: 'ewr', reads: 1, total: 2, error: 'HTTP 503' }]);
+    expect(result.ok).toBe(false);
+    expect(formatSummary(result)).toContain(
+      'UNVERIFIED: ewr answered 1 of 2 final reads with nothing to check (first: HTTP 503): those articles were not checked on it',
+    );
+  });
+
+  it('still calls a 404 on a final read of an acknowledged article a lost write', () => {
+    const result = checkHistory([meta, write(0, 1), finalRead('ewr', 1, { status: 404, title: null }), ...finals({ 1: 't1' }, ['fra'])]);
+    expect(result.violationsByKind['lost-write']).toBe(1);
+    expect(result.violations[0]!.message).toBe('article 1 (acknowledged: "t1") on ewr: answered 404');
+    expect(result.unverified).toEqual([]);
+    expect(result.ok).toBe(false);
+  });
+
+  it('fails a run whose nemesis could not start a node again, naming the action, the node and LiteFS’s ERROR line', () => {
+    const error =
+      'fra-2: litefs exited (1) before the app was healthy: ERROR: cannot open store: open databases: open database("app.db"): recover ltx: database checksum 8e0f does not match LTX post-apply checksum 77aa';
+    const refusal: HistoryEntry = {
+      type: 'nemesis-error',
+      time: 3_000,
+      action: 'handoff',
+      target: null,
+      outcome: 'refused',
+      error: 'no primary runs now (lease held by nobody): nothing to hand off',
+    };
+    const history: HistoryEntry[] = [
+      meta,
+      write(0, 1),
+      refusal,
+      { type: 'nemesis', time: 10_000, action: 'kill', region: null, instances: ['fra-2'] },
+      { type: 'nemesis-error', time: 14_200, action: 'start', target: 'fra-2', outcome: 'failed', error },
+      ...finals({ 1: 't1' }),
+    ];
+    const result = checkHistory(history);
+    expect(result.ok).toBe(false);
+    expect(result.violations).toEqual([]);
+    expect(result.nemesis).toEqual({ kill: 1 });
+    expect(result.nemesisRefused).toEqual({ handoff: 1 });
+    expect(result.nemesisFailures).toEqual([{ time: 14_200, action: 'start', target: 'fra-2', error, fatal: true }]);
+    const summary = formatSummary(result);
+    expect(summary).toContain(`nemesis: kill 1 (refused: handoff 1)\nnemesis failures: start fra-2 at 14.2 s: ${error}\n`);
+    expect(summary).toMatch(/RESULT: FAIL$/);
+    // A refusal alone (nothing to do right now) fails nothing.
+    expect(checkHistory([meta, write(0, 1), refusal, ...finals({ 1: 't1' })]).ok).toBe(true);
+  });
+
+  it('passes a run whose failed start was followed by one that brought the node back, and lists the failure', () => {
+    const history: HistoryEntry[] = [
+      meta,
+      write(0, 1),
+      { type: 'nemesis', time: 10_000, action: 'kill', region: null, instances: ['fra-2'] },
+      {
+        type: 'nemesis-error',
+        time: 14_200,
+        action: 'start',
+        target: 'fra-2',
+        outcome: 'failed',
+        error: 'fra-2: app not healthy within 60000 ms',
+      },
+      { type: 'nemesis', time: 18_000, action: 'start', region: 'fra-2' },
+      {
+        type: 'nemesis-error',
+        time: 19_000,
+        action: 'handoff',
+        target: null,
+        outcome: 'failed',
+        error: 'handoff to fra-1: not primary within 10000 ms',
+      },
+      ...finals({ 1: 't1' }),
+    ];
+    const result = checkHistory(history);
+    expect(result.nemesisFailures.map((f) => [f.action, f.fatal])).toEqual([
+      ['start', false],
+      ['handoff', false],
+    ]);
+    expect(result.ok).toBe(true);
+    expect(formatSummary(result)).toContain('nemesis failures: start fra-2 at 14.2 s: fra-2: app not healthy within 60000 ms');
+    // Another node's start does not bring this one back.
+    const other = history.map((e) => (e.type === 'nemesis' && e.action === 'start' ? { ...e, region: 'fra-1' } : e));
+    expect(checkHistory(other).ok).toBe(false);
+  });
+});
+
 describe('checkHistory: signing in', () => {
   it('flags a page or a form showing the session signed out after its sign-in was acknowledged', () => {
     const toSignIn = { status: 303, signedIn: false, location: '/signin?next=%2Fnew' } as const;

@@ -1,4 +1,4 @@
-import type { HistoryEntry, OpKind, OpRecord, RunMeta } from './history.js';
+import type { HistoryEntry, NemesisAction, OpKind, OpRecord, RunMeta } from './history.js';
 import { OP_KINDS, WRITE_KINDS } from './history.js';
 
 /**
@@ -30,6 +30,9 @@ import { OP_KINDS, WRITE_KINDS } from './history.js';
  *    An id acknowledged for a second publication is a loss too: the app never
  *    hands an id out twice, so the database that did had lost the first one
  *    (a failover that lost writes: the new primary reuses their ids).
+ *    A node whose final read got no answer, or one that shows nothing (a
+ *    5xx, another 4xx), has lost nothing anyone saw: that article is
+ *    unverified on it, and the run cannot pass (its copy went unchecked).
  * 6. over-budget: no session request takes longer than the wait budget plus a
  *    margin (the app's own reported wait, and the client's whole round trip;
  *    for a sign-in only the former: its time is the password hash, on purpose).
@@ -37,7 +40,17 @@ import { OP_KINDS, WRITE_KINDS } from './history.js';
  *
  * No answer, a 5xx or another 4xx is not a read: it shows nothing, and
  * claims nothing.
+ *
+ * A start that did not bring its node back, or a kill that broke, fails the
+ * run too: the failure is often the finding (LiteFS that will not reopen its
+ * store). Other actions that broke (a handoff or a Toxiproxy call that timed
+ * out on a busy machine) are listed, not failed on: the run's own
+ * expectations say whether it got the faults it needed. Refusals (nothing
+ * to do right now) are counted apart.
  */
+
+/** Nemesis actions whose failure fails the run: a node that did not come back, or one that could not be crashed. */
+export const FAILING_NEMESIS_ACTIONS: readonly string[] = ['start', 'kill'];
 
 export const VIOLATION_KINDS = ['missing-own-write', 'older-version', 'not-gone', 'signed-out', 'lost-write', 'over-budget'] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
@@ -69,7 +82,10 @@ export interface Distribution {
 export type ArticleWriteKind = 'write' | 'edit' | 'delete';
 
 export interface CheckResult {
-  /** No violation, and the history holds the final reads that prove no write was lost. */
+  /**
+   * No violation, no node that failed to start again, and the history holds
+   * the final reads that prove no write was lost, every one of them answered.
+   */
   readonly ok: boolean;
   /** Whether the history has its final phase (the lost-write check needs it). */
   readonly complete: boolean;
@@ -91,11 +107,47 @@ export interface CheckResult {
   readonly readLatency: Distribution;
   /** The app's reported waits of reads that waited and were then served (ms). */
   readonly waits: Distribution;
+  /** Nemesis actions done, by action. */
   readonly nemesis: Readonly<Record<string, number>>;
+  /** Nemesis actions the cluster refused (nothing to do right now: no primary to kill or hand off), by action. */
+  readonly nemesisRefused: Readonly<Record<string, number>>;
+  /**
+   * Nemesis actions tried that broke, in order; those marked `fatal` fail the
+   * run (see the top of this file), the others are listed.
+   */
+  readonly nemesisFailures: readonly NemesisFailure[];
+  /** Nodes whose copy was not (all) checked: some final reads got no answer or one that shows nothing. Each fails the run. */
+  readonly unverified: readonly UnverifiedNode[];
   /** Unknown-outcome writes by what they got: `no answer`, `503`, `502`, … */
   readonly unknownByStatus: Readonly<Record<string, number>>;
   /** Every change of the lease holder during the run, in order (null: nobody held it). */
   readonly primaryChanges: readonly PrimaryChange[];
+}
+
+export interface NemesisFailure {
+  /** On the run's clock (ms): when it gave up. */
+  readonly time: number;
+  readonly action: NemesisAction;
+  /** A region or an instance; null: every replica (heal), or the primary (kill, handoff). */
+  readonly target: string | null;
+  /** The error's first line and its telling one (see NemesisErrorRecord). */
+  readonly error: string;
+  /**
+   * Whether it fails the run: a `start` or `kill` that broke (see the top of
+   * this file), unless a later `start` of the same node brought it back.
+   */
+  readonly fatal: boolean;
+}
+
+/** A node whose final reads (some, or all) could not be judged. */
+export interface UnverifiedNode {
+  readonly node: string;
+  /** Its final reads that got no answer, or one that shows nothing. */
+  readonly reads: number;
+  /** Its final reads in all. */
+  readonly total: number;
+  /** What the first of them got: the client's error (`TypeError: fetch failed`), or `HTTP 503`. */
+  readonly error: string;
 }
 
 export interface PrimaryChange {
@@ -244,7 +296,21 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   const unknownByStatus: Record<string, number> = {};
   const readLatencies: number[] = [];
   const waits: number[] = [];
-  for (const entry of history) if (entry.type === 'nemesis') nemesis[entry.action] = (nemesis[entry.action] ?? 0) + 1;
+  const nemesisRefused: Record<string, number> = {};
+  const nemesisFailures: NemesisFailure[] = [];
+  for (const entry of history) {
+    if (entry.type === 'nemesis') nemesis[entry.action] = (nemesis[entry.action] ?? 0) + 1;
+    else if (entry.type === 'nemesis-error' && entry.outcome === 'refused')
+      nemesisRefused[entry.action] = (nemesisRefused[entry.action] ?? 0) + 1;
+    else if (entry.type === 'nemesis-error') {
+      const back = history.some(
+        (later) =>
+          later.type === 'nemesis' && later.action === 'start' && later.time >= entry.time && (later.region ?? null) === entry.target,
+      );
+      const fatal = FAILING_NEMESIS_ACTIONS.includes(entry.action) && !(entry.action === 'start' && back);
+      nemesisFailures.push({ time: entry.time, action: entry.action, target: entry.target, error: entry.error, fatal });
+    }
+  }
 
   // Every article's writes in the order they were sent (one session writes each: its author's).
   const articles = new Map<number, ArticleWrite[]>();
@@ -362,11 +428,28 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     );
   }
 
+  const unverified: UnverifiedNode[] = [];
   if (complete) {
     const nodes = meta.instances ?? meta.regions;
     const finals = new Map<string, OpRecord>();
-    for (const op of ops)
-      if (op.kind === 'final-read' && typeof op.articleId === 'number') finals.set(`${op.instance ?? op.region}/${op.articleId}`, op);
+    const finalsByNode = new Map<string, OpRecord[]>();
+    for (const op of ops) {
+      if (op.kind !== 'final-read' || typeof op.articleId !== 'number') continue;
+      const node = op.instance ?? op.region;
+      finals.set(`${node}/${op.articleId}`, op);
+      finalsByNode.set(node, [...(finalsByNode.get(node) ?? []), op]);
+    }
+    // The final reads go to each app straight, so nothing is marked stale; what shows nothing is not a verdict.
+    const finalObserved = (read: OpRecord): Observed | null => observedOf({ ...read, stale: false });
+    for (const node of nodes) {
+      const reads = finalsByNode.get(node) ?? [];
+      const unread = reads.filter((read) => finalObserved(read) === null);
+      const first = unread[0];
+      if (first) {
+        const error = first.status === null ? (first.error ?? 'no answer') : `HTTP ${first.status}`;
+        unverified.push({ node, reads: unread.length, total: reads.length, error });
+      }
+    }
     for (const { id, writes, by } of replaced) {
       const expected = expectedAt(writes, Infinity);
       if (!expected) continue;
@@ -382,16 +465,22 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
       if (!expected) continue;
       for (const node of nodes) {
         const read = finals.get(`${node}/${id}`);
-        const observed = read ? observedOf({ ...read, stale: false }) : null;
+        const observed = read ? finalObserved(read) : null;
+        /*
+         * No answer (the node is down), a 5xx (up, not serving) or another
+         * 4xx shows nothing of the article: no proof of a loss, nor of its
+         * absence. The node is unverified (above), which fails the run on its own.
+         */
+        if (read && !observed) continue;
         if (observed && expected.allowed.some((s) => matches(observed, s))) continue;
         const state = describeState(expected.last.state);
         violations.push({
           kind: 'lost-write',
           session: expected.last.op.session,
           op: expected.last.op.id,
-          message: !read
-            ? `article ${id} (acknowledged: ${state}) was never read back on ${node}`
-            : `article ${id} (acknowledged: ${state}) on ${node}: ${observed ? describe(observed) : `answered ${read.status ?? read.error ?? 'nothing'}`}`,
+          message: observed
+            ? `article ${id} (acknowledged: ${state}) on ${node}: ${describe(observed)}`
+            : `article ${id} (acknowledged: ${state}) was never read back on ${node}`,
         });
       }
     }
@@ -401,7 +490,7 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   for (const v of violations) violationsByKind[v.kind]++;
   const acknowledgedWrites = acknowledgedByKind.write + acknowledgedByKind.edit + acknowledgedByKind.delete;
   return {
-    ok: complete && violations.length === 0,
+    ok: complete && violations.length === 0 && unverified.length === 0 && !nemesisFailures.some((f) => f.fatal),
     complete,
     operations,
     acknowledgedWrites,
@@ -415,6 +504,9 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     readLatency: distribution(readLatencies),
     waits: distribution(waits),
     nemesis,
+    nemesisRefused,
+    nemesisFailures,
+    unverified,
     unknownByStatus,
     primaryChanges: primaryChangesOf(history),
   };
@@ -555,6 +647,22 @@ export function formatPrimaryChanges(changes: readonly PrimaryChange[]): string 
   return `${changes.length}: ${items.join(', ')}`;
 }
 
+/** How many failed nemesis actions the summary spells out. */
+export const MAX_LISTED_NEMESIS_FAILURES = 3;
+
+/** `start fra-2 at 14.2 s: fra-2: litefs exited (1) before the app was healthy: ERROR: cannot open store: …` */
+export function formatNemesisFailure(f: NemesisFailure): string {
+  const target = f.target ?? (f.action === 'heal' ? '(every replica)' : '(the primary)');
+  return `${f.action} ${target} at ${(f.time / 1000).toFixed(1)} s: ${f.error}`;
+}
+
+/** `UNVERIFIED: fra-2 answered none of 54 final reads (TypeError: fetch failed): its copy was not checked` */
+export function formatUnverified(u: UnverifiedNode): string {
+  return u.reads === u.total
+    ? `UNVERIFIED: ${u.node} answered none of ${u.total} final reads (${u.error}): its copy was not checked`
+    : `UNVERIFIED: ${u.node} answered ${u.reads} of ${u.total} final reads with nothing to check (first: ${u.error}): those articles were not checked on it`;
+}
+
 /** The summary a person reads: counts, violations by kind (the first few spelled out), decisions, waits. */
 export function formatSummary(result: CheckResult, maxListed = 10): string {
   const ms = (d: Distribution) =>
@@ -572,13 +680,21 @@ export function formatSummary(result: CheckResult, maxListed = 10): string {
     `reads served: ${counts(result.decisions)}`,
     `read round trips: ${ms(result.readLatency)}`,
     `waits (reads that waited, then were served): ${ms(result.waits)}`,
-    `nemesis: ${counts(result.nemesis)}`,
+    `nemesis: ${counts(result.nemesis)}${Object.keys(result.nemesisRefused).length > 0 ? ` (refused: ${counts(result.nemesisRefused)})` : ''}`,
+    ...(result.nemesisFailures.length > 0 ? [`nemesis failures: ${listNemesisFailures(result.nemesisFailures)}`] : []),
     `primary changes: ${formatPrimaryChanges(result.primaryChanges)}`,
     `violations: ${result.violations.length} (${VIOLATION_KINDS.map((k) => `${k} ${result.violationsByKind[k]}`).join(', ')})`,
   ];
   for (const v of result.violations.slice(0, maxListed)) lines.push(`  ${v.kind} [${v.session} op ${v.op}] ${v.message}`);
   if (result.violations.length > maxListed) lines.push(`  … and ${result.violations.length - maxListed} more`);
+  for (const u of result.unverified) lines.push(formatUnverified(u));
   if (!result.complete) lines.push('INCOMPLETE: the history has no final reads, so lost writes could not be checked');
   lines.push(result.ok ? 'RESULT: PASS' : 'RESULT: FAIL');
   return lines.join('\n');
+}
+
+function listNemesisFailures(failures: readonly NemesisFailure[]): string {
+  const listed = failures.slice(0, MAX_LISTED_NEMESIS_FAILURES).map(formatNemesisFailure);
+  const more = failures.length - listed.length;
+  return [...listed, ...(more > 0 ? [`… and ${more} more`] : [])].join('; ');
 }

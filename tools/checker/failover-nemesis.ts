@@ -1,5 +1,6 @@
 import type { Cluster } from '../cluster/cluster.js';
-import type { HistoryWriter, NemesisAction, NemesisRecord } from './history.js';
+import { ControlInputError } from '../cluster/control-command.js';
+import type { HistoryWriter, NemesisAction, NemesisErrorRecord, NemesisRecord } from './history.js';
 
 /**
  * The nemesis that moves the primary: on a Consul lease with two or more
@@ -68,6 +69,8 @@ export const CUT_WRITES_MS = 2_000;
  * the sessions go on writing after the failover instead of being signed out.
  */
 export const LOSE_WRITES_START_MS = 2_500;
+/** How much of a failed action's error its history record keeps (the whole message, log tail and all, goes to the log). */
+export const NEMESIS_ERROR_MAX_CHARS = 300;
 /** Between polls of the cluster's primary changes (they go to the history with the run's clock). */
 const PRIMARY_POLL_MS = 50;
 
@@ -100,7 +103,10 @@ function primaryNow(cluster: FailoverCluster): string | null {
   return cluster.instances.find((i) => cluster.node(i).isPrimary && cluster.node(i).live) ?? null;
 }
 
-/** Runs `action` and records it on success; a refusal (nothing to do right now) is logged and skipped. */
+/**
+ * Runs `action` and records it: done, or (a `nemesis-error` record, and the
+ * whole error in the log) refused or failed. Resolves with whether it was done.
+ */
 async function act(
   context: NemesisContext,
   action: NemesisAction,
@@ -121,9 +127,42 @@ async function act(
     });
     return true;
   } catch (err) {
-    context.log(`nemesis ${action} ${target ?? ''} refused or failed: ${err instanceof Error ? err.message : String(err)}`);
+    const record = nemesisErrorRecord(context.clock(), action, target, err);
+    context.history.append(record);
+    context.log(`nemesis ${action} ${target ?? ''} ${record.outcome}: ${err instanceof Error ? err.message : String(err)}`);
     return false;
   }
+}
+
+/** The history's record of an action that threw `err`: refused when the cluster said so (ControlInputError), else failed. */
+export function nemesisErrorRecord(time: number, action: NemesisAction, target: string | null, err: unknown): NemesisErrorRecord {
+  return {
+    type: 'nemesis-error',
+    time,
+    action,
+    target,
+    outcome: err instanceof ControlInputError ? 'refused' : 'failed',
+    error: errorSummary(err),
+  };
+}
+
+/**
+ * An error in one line of at most `max` characters: its first line, and when
+ * it carries a node's log tail (a start that failed: `fra-2: litefs exited (1)
+ * before the app was healthy:` and 30 lines of log), LiteFS's last `ERROR:`
+ * line, the one that says why it exited.
+ */
+export function errorSummary(err: unknown, max = NEMESIS_ERROR_MAX_CHARS): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const first = lines[0] ?? (err instanceof Error ? err.name : 'unknown error');
+  const telling = lines.slice(1).findLast((line) => /(^|\s)ERROR:/.test(line));
+  // From `ERROR:` on: what a log line has before it (a timestamp) says nothing here.
+  const text = telling ? `${first.replace(/:$/, '')}: ${telling.slice(telling.indexOf('ERROR:'))}` : first;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 /**
@@ -154,7 +193,7 @@ export async function runFailoverNemesis(plan: FailoverPlan, context: NemesisCon
         await restartFrom();
         await sleep(after);
         for (const instance of killed) {
-          // A node that did not come back (logged) gets one more try: the final reads need every node.
+          // A node that did not come back (recorded, logged) gets one more try: the final reads need every node.
           if (!(await act(context, 'start', instance, () => cluster.start(instance)))) {
             await sleep(RESTART_AFTER_MS);
             await act(context, 'start', instance, () => cluster.start(instance));

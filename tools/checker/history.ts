@@ -9,9 +9,11 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 /**
  * 2: sessions sign in, edit and delete; final reads name their instance.
  * 3: the failover nemesis (kill, start, handoff), every primary change, and
- * the apps' durability. Older histories still check.
+ * the apps' durability.
+ * 4: nemesis actions that did not happen (`nemesis-error`: refused or failed).
+ * Older histories still check.
  */
-export const HISTORY_VERSION = 3;
+export const HISTORY_VERSION = 4;
 
 /**
  * What a session did: the op kinds a history holds. Writes (POSTs): `sign-in`
@@ -131,6 +133,30 @@ export interface NemesisRecord {
   readonly instances?: readonly string[];
 }
 
+/**
+ * A nemesis action that did not happen. Its own record, not a field on
+ * NemesisRecord: a `nemesis` record keeps meaning "done" for everything that
+ * counts them or times from them (a kill starts the failover's clock).
+ */
+export interface NemesisErrorRecord {
+  readonly type: 'nemesis-error';
+  /** When it gave up. */
+  readonly time: number;
+  readonly action: NemesisAction;
+  /** What it was aimed at, as NemesisRecord's `region`: a region or an instance; null: every replica, or the primary. */
+  readonly target: string | null;
+  /**
+   * refused: the cluster said there was nothing to do right now (a
+   * ControlInputError: no primary runs, nobody to hand off to), and changed
+   * nothing. failed: it was tried and broke (a node that would not start
+   * again, a kill or a handoff that errored): the run did not get the fault
+   * it asked for, or left a node down.
+   */
+  readonly outcome: 'refused' | 'failed';
+  /** The error's first line, and its most telling one (LiteFS's `ERROR:` line from the log tail), at most NEMESIS_ERROR_MAX_CHARS (failover-nemesis.ts). */
+  readonly error: string;
+}
+
 /** One change of the lease holder as the cluster saw it (null: nobody holds the lease). */
 export interface PrimaryRecord {
   readonly type: 'primary';
@@ -147,7 +173,7 @@ export interface PhaseRecord {
   readonly phase: 'sessions-done' | 'synced' | 'final-done';
 }
 
-export type HistoryEntry = RunMeta | OpRecord | NemesisRecord | PrimaryRecord | PhaseRecord;
+export type HistoryEntry = RunMeta | OpRecord | NemesisRecord | NemesisErrorRecord | PrimaryRecord | PhaseRecord;
 
 /** Appends entries to a JSONL file as they happen. */
 export class HistoryWriter {

@@ -2,6 +2,7 @@ import { HOME_PAGE_SIZE } from '../../src/article.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import {
+  nemesisErrorRecord,
   runFailoverNemesis,
   runLoseWritesNemesis,
   watchPrimaryChanges,
@@ -186,6 +187,11 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
   const written = history.entries.filter(
     (e): e is OpRecord & { articleId: number } => e.type === 'op' && e.kind === 'write' && typeof e.articleId === 'number',
   );
+  // A node that is down answers none of its reads: said here, where a person reading the log looks for why.
+  for (const instance of cluster.instances) {
+    if (!cluster.node(instance).live)
+      log(`final reads: ${instance} is not running; its reads will get no answer, and its copy stays unchecked`);
+  }
   const finalClient = new SessionClient(clock);
   const reads = cluster.instances.flatMap((instance) => written.map((w) => ({ instance, id: w.articleId })));
   await inParallel(reads, 8, async ({ instance, id }) => {
@@ -391,7 +397,9 @@ async function runNemesis(
         ...(jitterMs !== undefined ? { jitterMs } : {}),
       });
     } catch (err) {
-      log(`nemesis ${action} ${region ?? 'all'} failed: ${String(err)}`);
+      const record = nemesisErrorRecord(clock(), action, region, err);
+      history.append(record);
+      log(`nemesis ${action} ${region ?? 'all'} ${record.outcome}: ${String(err)}`);
     }
   };
   if (plan.kind === 'failover' || plan.kind === 'lose-writes') {
