@@ -17,13 +17,16 @@ try {
     log(`cannot read the LiteFS config (${String(error)}): store recovery is off`);
     return { dataDir: '', fuseDir: '', consul: null, noLeaseReason: 'the LiteFS config could not be read' };
   });
-  process.exitCode = await superviseMount({
-    command: options.command,
-    configPath,
-    config,
-    recoveryWaitMs: options.recoveryWaitMs,
-    log,
-  });
+  // Exit now, not when every handle is closed: the app LiteFS exec'd may still hold our stderr pipe.
+  process.exit(
+    await superviseMount({
+      command: options.command,
+      configPath,
+      config,
+      recoveryWaitMs: options.recoveryWaitMs,
+      log,
+    }),
+  );
 } catch (error) {
   log(error instanceof MountUsageError ? error.message : `failed: ${String(error)}`);
   process.exitCode = 1;

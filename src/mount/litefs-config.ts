@@ -1,7 +1,7 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 
 /**
  * What store recovery needs of a litefs.yml: where the node keeps its
@@ -138,9 +138,12 @@ export async function readMountConfig(
  * would the original.
  */
 export async function writeCatchUpConfig(original: string, path: string): Promise<void> {
-  const doc = (parse(await readFile(original, 'utf8')) ?? {}) as Record<string, unknown>;
-  const lease = typeof doc.lease === 'object' && doc.lease !== null ? (doc.lease as Record<string, unknown>) : {};
-  const { exec: _exec, ...rest } = doc;
-  void _exec;
-  await writeFile(path, stringify({ ...rest, lease: { ...lease, candidate: false, promote: false } }));
+  // Edited in place, not re-serialised: LiteFS expands `${NAME}` in the raw
+  // text before it parses it, so the original's quoting must stay.
+  const doc = parseDocument(await readFile(original, 'utf8'));
+  doc.setIn(['lease', 'candidate'], false);
+  doc.setIn(['lease', 'promote'], false);
+  doc.deleteIn(['exec']);
+  // It may hold a Consul token written out literally.
+  await writeFile(path, doc.toString(), { mode: 0o600 });
 }

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConsulLease } from './litefs-config.js';
 
@@ -125,10 +125,23 @@ export async function quarantineDatabase(dataDir: string, db: string, now: Date)
   await mkdir(dir, { recursive: true });
   const target = join(dir, `${db}.${now.toISOString().replace(/[:.]/g, '-')}`);
   await rename(join(dataDir, 'dbs', db), target);
+  // Both names durable before anyone acts on the move (LiteFS, started next, finds no database).
+  await syncDir(join(dataDir, 'dbs'));
+  await syncDir(dir);
   // This database's copies only (`app.db.2026-…`), not `app.db.v2`'s nor the markers.
   const own = new RegExp(`^${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z$`);
   const copies = (await readdir(dir)).filter((name) => own.test(name)).sort();
   for (const between of copies.slice(1, Math.max(1, copies.length - (QUARANTINE_KEEP - 1))))
     await rm(join(dir, between), { recursive: true, force: true });
   return target;
+}
+
+/** fsync of a directory: a rename or a new file in it survives a power cut once this returns. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -67,7 +67,7 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
     // LiteFS itself refused the file: the check this recovers from really ran.
     expect(log).toMatch(/cannot open store: .*does not match LTX post-apply checksum/);
     expect(log).toMatch(/moved app\.db aside to .*quarantine/);
-    expect(log).toMatch(/app\.db caught up from fra-1 at TXID \d+; starting LiteFS as configured/);
+    expect(log).toMatch(/app\.db at TXID \d+: caught up from fra-1; starting LiteFS as configured/);
     const kept = await readdir(join(dataOf(cluster, 'syd-1'), QUARANTINE_DIR));
     expect(kept).toHaveLength(1);
     expect(existsSync(join(dataOf(cluster, 'syd-1'), QUARANTINE_DIR, kept[0]!, 'database'))).toBe(true);
@@ -99,7 +99,7 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
     await cluster.startNode('fra-2');
     const log = await logOf(cluster, 'fra-2');
     expect(log).toMatch(/catching up app\.db from fra-1 as a non-candidate/);
-    expect(log).toMatch(/app\.db caught up from fra-1 at TXID \d+/);
+    expect(log).toMatch(/app\.db at TXID \d+: caught up from fra-1/);
 
     // A candidate again, with the data: the lease can go to it, and it serves what was written.
     await cluster.waitForSync(15_000);

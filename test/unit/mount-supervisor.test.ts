@@ -3,14 +3,15 @@
  * script printing what LiteFS prints) and real files; the real LiteFS is in
  * test/cluster/store-recovery.test.ts.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadMountOptions, MountUsageError } from '../../src/mount/options.js';
-import { expandEnv, mountArguments, readMountConfig, type MountConfig } from '../../src/mount/litefs-config.js';
+import { expandEnv, mountArguments, readMountConfig, writeCatchUpConfig, type MountConfig } from '../../src/mount/litefs-config.js';
 import {
   leaseHolder,
   otherPrimary,
@@ -55,10 +56,25 @@ D="${dir}"
 trap 'echo term >> "$D/runs"; exit 0' TERM INT
 case "$3" in
   *catch-up-litefs.yml)
-    echo catch-up >> "$D/runs"; cp "$3" "$D/catch-up-config.yml"
-    [ -f "$D/no-snapshot" ] || { mkdir -p "$D/mnt"; printf '0000000000000007/00000000000000ab\\n' > "$D/mnt/app.db-pos"; }
+    echo catch-up >> "$D/runs"; cp "$3" "$D/catch-up-config.yml"; echo "$@" > "$D/catch-up-args"
+    if [ -f "$D/data/dbs/other.db/damaged" ]; then
+      echo refused-other >> "$D/runs"
+      trap 'exit 1' TERM INT
+      echo 'ERROR: cannot open store: open databases: open database("other.db"): recover ltx: database checksum 1 on TXID 2 does not match LTX post-apply checksum 3' >&2
+      exit 1
+    fi
+    [ -f "$D/catch-up-error" ] && echo 'ERROR: cannot init http server: listen tcp :20202: bind: address already in use' >&2
+    [ -f "$D/no-snapshot" ] || [ -f "$D/catch-up-error" ] || {
+      mkdir -p "$D/mnt"; for db in app.db other.db; do printf '0000000000000007/00000000000000ab\\n' > "$D/mnt/$db-pos"; done
+    }
     while true; do sleep 0.05; done ;;
 esac
+if [ -f "$D/mounted-then-app-says-it" ]; then
+  echo 'level=INFO msg="LiteFS mounted to: /litefs"' >&2
+  echo '${refusal}' >&2
+  echo start >> "$D/runs"
+  exit 0
+fi
 if [ -f "$D/data/dbs/app.db/damaged" ]; then
   echo refused >> "$D/runs"
   # Exits 1 on its own; the supervisor's SIGTERM may come first: the same exit, no run noted.
@@ -221,7 +237,8 @@ describe('the mount supervisor', () => {
     const litefs = await fakeLitefs();
     await writeFile(join(dir, 'wait-after-error'), '');
     const stopped = await supervise(litefs, { whileLooking: () => process.emit('SIGTERM', 'SIGTERM') });
-    expect(stopped.code).toBe(1);
+    // A stop that was asked for: a clean exit, nothing moved, nothing started again.
+    expect(stopped.code).toBe(0);
     expect(await runs()).toEqual(['refused', 'term']);
     expect(existsSync(join(dir, 'data', 'dbs', 'app.db', 'damaged'))).toBe(true);
 
@@ -249,6 +266,88 @@ describe('the mount supervisor', () => {
       const { code } = await supervise(script);
       expect(code).toBe(3);
       expect(performance.now() - startedAt).toBeLessThan(10_000);
+    } finally {
+      process.kill(Number(await readFile(join(dir, 'app.pid'), 'utf8')));
+    }
+  });
+
+  it('finishes a move a crash interrupted (the marker written, the database still in place) before LiteFS runs as configured', async () => {
+    const litefs = await fakeLitefs();
+    await mkdir(join(dir, 'data', QUARANTINE_DIR), { recursive: true });
+    await writeFile(join(dir, 'data', QUARANTINE_DIR, `app.db${CATCH_UP_MARKER_SUFFIX}`), '');
+    const { code } = await supervise(litefs);
+    expect(code).toBe(0);
+    expect(await runs()).toEqual(['catch-up', 'term', 'start']);
+    expect(await quarantined()).toHaveLength(1);
+    expect(existsSync(join(dir, 'data', 'dbs', 'app.db'))).toBe(false);
+  });
+
+  it('moves aside a second database LiteFS refuses during the catch-up (it opens them all), and catches both up', async () => {
+    const litefs = await fakeLitefs();
+    await mkdir(join(dir, 'data', 'dbs', 'other.db'), { recursive: true });
+    await writeFile(join(dir, 'data', 'dbs', 'other.db', 'damaged'), '');
+    const { code, lines } = await supervise(litefs);
+    expect(code).toBe(0);
+    expect(await runs()).toEqual(['refused', 'catch-up', 'refused-other', 'catch-up', 'term', 'start']);
+    expect((await quarantined()).map((n) => n.replace(/\.\d{4}-.*$/, '')).sort()).toEqual(['app.db', 'other.db']);
+    expect(lines.join('\n')).toMatch(/app\.db at TXID 7, other\.db at TXID 7: caught up from fra-2/);
+  });
+
+  it('ends a catch-up run that fails otherwise at once, not after the catch-up timeout', async () => {
+    const litefs = await fakeLitefs();
+    await writeFile(join(dir, 'catch-up-error'), '');
+    const startedAt = performance.now();
+    const { code, lines } = await supervise(litefs, { catchUpTimeoutMs: 60_000 });
+    expect(code).toBe(1);
+    expect(performance.now() - startedAt).toBeLessThan(30_000);
+    expect(lines.at(-1)).toMatch(/did not catch up \(LiteFS failed\)/);
+  });
+
+  it('runs the catch-up without the `-- cmd` a command line may give LiteFS to exec', async () => {
+    const litefs = await fakeLitefs();
+    const lines: string[] = [];
+    const code = await superviseMount({
+      command: [litefs, 'mount', '-config', join(dir, 'litefs.yml'), '--', 'node', 'app.js'],
+      configPath: join(dir, 'litefs.yml'),
+      config: consulConfig(),
+      recoveryWaitMs: 1000,
+      log: (line) => lines.push(line),
+      findPrimary: () => Promise.resolve(PRIMARY),
+    });
+    expect(code).toBe(0);
+    expect((await readFile(join(dir, 'catch-up-args'), 'utf8')).trim()).toBe(
+      `mount -config ${join(dir, 'data', QUARANTINE_DIR, 'catch-up-litefs.yml')}`,
+    );
+  });
+
+  it('reads no refusal in what the app prints once LiteFS has mounted', async () => {
+    const litefs = await fakeLitefs();
+    await writeFile(join(dir, 'mounted-then-app-says-it'), '');
+    const { code, lookups } = await supervise(litefs);
+    expect(code).toBe(0);
+    expect(lookups).toBe(0);
+    expect(existsSync(join(dir, 'data', 'dbs', 'app.db', 'damaged'))).toBe(true);
+  });
+
+  it('exits as soon as LiteFS does, as a process, though the app still holds its stderr', async () => {
+    const script = join(dir, 'litefs-dies');
+    await writeFile(script, `#!/bin/sh\nsleep 20 &\necho $! > "${dir}/app.pid"\nexit 3\n`);
+    await chmod(script, 0o755);
+    const startedAt = performance.now();
+    try {
+      const exit = await new Promise<number | null>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'src/mount.ts', '--', script, 'mount', '-config', join(dir, 'none.yml')],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+        child.stderr.resume();
+        child.once('exit', resolve);
+      });
+      expect(exit).toBe(3);
+      expect(performance.now() - startedAt).toBeLessThan(15_000);
     } finally {
       process.kill(Number(await readFile(join(dir, 'app.pid'), 'utf8')));
     }
@@ -343,6 +442,20 @@ describe('reading litefs.yml as LiteFS does', () => {
       consul: null,
       noLeaseReason: 'data.dir or fuse.dir could not be read',
     });
+  });
+
+  it("writes the catch-up config as the project's, quoting kept (LiteFS expands the raw text), but no candidate, no promotion, nothing to exec, readable by its owner only", async () => {
+    const file = join(dir, 'catch-up.yml');
+    await writeCatchUpConfig('litefs.yml', file);
+    const written = await readFile(file, 'utf8');
+    expect(written).toContain('hostname: "${FLY_MACHINE_ID}"');
+    expect(written).toContain('url: "${FLY_CONSUL_URL}"');
+    const doc = parseYaml(written) as Record<string, Record<string, unknown>>;
+    expect(doc.lease).toMatchObject({ type: 'consul', candidate: false, promote: false });
+    expect(doc.exec).toBeUndefined();
+    expect(doc.data).toEqual({ dir: '/var/lib/litefs' });
+    expect(doc.fuse).toEqual({ dir: '/litefs' });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it('expands $NAME and ${NAME} (unset: empty), and refuses expressions', () => {
