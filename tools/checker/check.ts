@@ -437,7 +437,9 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
       if (op.kind !== 'final-read' || typeof op.articleId !== 'number') continue;
       const node = op.instance ?? op.region;
       finals.set(`${node}/${op.articleId}`, op);
-      finalsByNode.set(node, [...(finalsByNode.get(node) ?? []), op]);
+      const list = finalsByNode.get(node);
+      if (list) list.push(op);
+      else finalsByNode.set(node, [op]);
     }
     // The final reads go to each app straight, so nothing is marked stale; what shows nothing is not a verdict.
     const finalObserved = (read: OpRecord): Observed | null => observedOf({ ...read, stale: false });

@@ -105,10 +105,12 @@ function primaryNow(cluster: FailoverCluster): string | null {
 
 /**
  * Runs `action` and records it: done, or (a `nemesis-error` record, and the
- * whole error in the log) refused or failed. Resolves with whether it was done.
+ * whole error in the log) refused or failed. Resolves with whether it was
+ * done. Every nemesis records its actions through this (runner.ts's random
+ * one too).
  */
-async function act(
-  context: NemesisContext,
+export async function act(
+  context: Pick<NemesisContext, 'clock' | 'history' | 'log'>,
   action: NemesisAction,
   target: string | null,
   run: () => Promise<readonly string[] | string | void>,
@@ -129,7 +131,9 @@ async function act(
   } catch (err) {
     const record = nemesisErrorRecord(context.clock(), action, target, err);
     context.history.append(record);
-    context.log(`nemesis ${action} ${target ?? ''} ${record.outcome}: ${err instanceof Error ? err.message : String(err)}`);
+    context.log(
+      `nemesis ${action}${target === null ? '' : ` ${target}`} ${record.outcome}: ${err instanceof Error ? err.message : String(err)}`,
+    );
     return false;
   }
 }

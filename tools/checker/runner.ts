@@ -2,7 +2,7 @@ import { HOME_PAGE_SIZE } from '../../src/article.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import {
-  nemesisErrorRecord,
+  act as recordedAct,
   runFailoverNemesis,
   runLoseWritesNemesis,
   watchPrimaryChanges,
@@ -384,23 +384,18 @@ async function runNemesis(
   log: (line: string) => void,
 ): Promise<void> {
   const act = async (action: 'lag' | 'cut' | 'heal', region: string | null, lagMs?: number, jitterMs?: number): Promise<void> => {
-    try {
-      if (action === 'lag') await cluster.lag(region!, lagMs!, jitterMs);
-      else if (action === 'cut') await cluster.cut(region!);
-      else await cluster.heal(region ?? undefined);
-      history.append({
-        type: 'nemesis',
-        time: clock(),
-        action,
-        region,
-        ...(lagMs !== undefined ? { lagMs } : {}),
-        ...(jitterMs !== undefined ? { jitterMs } : {}),
-      });
-    } catch (err) {
-      const record = nemesisErrorRecord(clock(), action, region, err);
-      history.append(record);
-      log(`nemesis ${action} ${region ?? 'all'} ${record.outcome}: ${String(err)}`);
-    }
+    await recordedAct(
+      { clock, history, log },
+      action,
+      region,
+      () =>
+        action === 'lag'
+          ? cluster.lag(region!, lagMs!, jitterMs)
+          : action === 'cut'
+            ? cluster.cut(region!)
+            : cluster.heal(region ?? undefined),
+      { ...(lagMs !== undefined ? { lagMs } : {}), ...(jitterMs !== undefined ? { jitterMs } : {}) },
+    );
   };
   if (plan.kind === 'failover' || plan.kind === 'lose-writes') {
     const context = { cluster: failoverCluster(cluster), random, clock, deadline, history, log };
