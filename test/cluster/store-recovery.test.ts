@@ -51,19 +51,28 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
     await cluster?.stop();
   }, 60_000);
 
-  it('rejoins from the primary, serves what was written before and after, and keeps the refused copy aside', async () => {
+  /** Publishes `title` as a newly signed-in author, and waits until every live node (and `on`) has it. */
+  const publishedOn = async (on: string, title: string) => {
     const author = new Browser();
     await signIn(author, cluster.edgeUrl(cluster.primaryRegion));
-    const before = `Written before the damage ${Date.now()}`;
-    const first = await author.postArticle(cluster.edgeUrl(cluster.primaryRegion), before);
+    const { location } = await author.postArticle(cluster.edgeUrl(cluster.primaryRegion), title);
     const target = await cluster.waitForSync(15_000);
-    await cluster.node('syd-1').waitForPosition(target.txid, 10_000);
+    await cluster.node(on).waitForPosition(target.txid, 10_000);
+    return { author, path: articlePath(location) };
+  };
 
-    await cluster.stopNode('syd-1');
-    await damage(databaseFileOf(cluster, 'syd-1'));
-    await cluster.startNode('syd-1');
+  /** Stops `instance`, damages its database file, starts it again (the start resolves once its app is healthy), and returns its log. */
+  const damagedAndStarted = async (instance: string): Promise<string> => {
+    await cluster.stopNode(instance);
+    await damage(databaseFileOf(cluster, instance));
+    await cluster.startNode(instance);
+    return logOf(cluster, instance);
+  };
 
-    const log = await logOf(cluster, 'syd-1');
+  it('rejoins from the primary, serves what was written before and after, and keeps the refused copy aside', async () => {
+    const before = `Written before the damage ${Date.now()}`;
+    const { author, path: first } = await publishedOn('syd-1', before);
+    const log = await damagedAndStarted('syd-1');
     // LiteFS itself refused the file: the check this recovers from really ran.
     expect(log).toMatch(/cannot open store: .*does not match LTX post-apply checksum/);
     expect(log).toMatch(/moved app\.db aside to .*quarantine/);
@@ -77,7 +86,7 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
     const synced = await cluster.waitForSync(15_000);
     expect((await cluster.node('syd-1').position())?.checksum).toBe(synced.checksum);
     for (const [path, title] of [
-      [articlePath(first.location), before],
+      [first, before],
       [articlePath(second.location), after],
     ] as const) {
       const page = await new Browser().get(`${cluster.node('syd-1').appUrl}${path}`);
@@ -87,24 +96,16 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
   }, 90_000);
 
   it('a standby candidate catches up as a non-candidate first, then is a standby again: the primary it follows can hand it the lease', async () => {
-    const author = new Browser();
-    await signIn(author, cluster.edgeUrl(cluster.primaryRegion));
     const title = `Written before the standby's damage ${Date.now()}`;
-    const { location } = await author.postArticle(cluster.edgeUrl(cluster.primaryRegion), title);
-    const target = await cluster.waitForSync(15_000);
-    await cluster.node('fra-2').waitForPosition(target.txid, 10_000);
-
-    await cluster.stopNode('fra-2');
-    await damage(databaseFileOf(cluster, 'fra-2'));
-    await cluster.startNode('fra-2');
-    const log = await logOf(cluster, 'fra-2');
+    const { path } = await publishedOn('fra-2', title);
+    const log = await damagedAndStarted('fra-2');
     expect(log).toMatch(/catching up app\.db from fra-1 as a non-candidate/);
     expect(log).toMatch(/app\.db at TXID \d+: caught up from fra-1/);
 
     // A candidate again, with the data: the lease can go to it, and it serves what was written.
     await cluster.waitForSync(15_000);
     expect(await cluster.handoff('fra-2')).toBe('fra-2');
-    const page = await new Browser().get(`${cluster.node('fra-2').appUrl}${articlePath(location)}`);
+    const page = await new Browser().get(`${cluster.node('fra-2').appUrl}${path}`);
     expect(page.status).toBe(200);
     expect(page.body).toContain(title);
     expect(await cluster.handoff('fra-1')).toBe('fra-1');
@@ -112,11 +113,7 @@ describe.runIf(tier.run)('a node whose LiteFS refuses its own database (real Lit
 
   it('with no other node primary, is left as it is: the node exits, the database stays where it was', async () => {
     // A transaction after fra-2's snapshot of the test above: LiteFS re-applies the last LTX file at start, and a snapshot would mend any damage.
-    const author = new Browser();
-    await signIn(author, cluster.edgeUrl(cluster.primaryRegion));
-    await author.postArticle(cluster.edgeUrl(cluster.primaryRegion), `Written before both candidates stop ${Date.now()}`);
-    const target = await cluster.waitForSync(15_000);
-    await cluster.node('fra-2').waitForPosition(target.txid, 10_000);
+    await publishedOn('fra-2', `Written before both candidates stop ${Date.now()}`);
     // Both candidates down: nobody can hold the lease, and fra-2 may hold the only copy.
     await cluster.stopNode('fra-1');
     await cluster.stopNode('fra-2');

@@ -138,6 +138,23 @@ async function supervise(
   return { code, lines, lookups };
 }
 
+/**
+ * A `litefs` that exits 3 at once, leaving behind a child that holds the
+ * stderr pipe for 30 s, as the app LiteFS exec'd would; the child is killed
+ * after `use`.
+ */
+async function withLitefsThatDiesAlone(use: (script: string) => Promise<void>): Promise<void> {
+  const script = join(dir, 'litefs-dies');
+  await writeFile(script, `#!/bin/sh\nsleep 30 &\necho $! > "${dir}/app.pid"\nexit 3\n`);
+  await chmod(script, 0o755);
+  try {
+    await use(script);
+  } finally {
+    const pid = await readFile(join(dir, 'app.pid'), 'utf8').catch(() => '');
+    if (pid !== '') process.kill(Number(pid));
+  }
+}
+
 const runs = async () => (existsSync(join(dir, 'runs')) ? (await readFile(join(dir, 'runs'), 'utf8')).trim().split('\n') : []);
 const quarantined = async () =>
   (await readdir(join(dir, 'data', QUARANTINE_DIR)).catch(() => [] as string[])).filter((n) => /T[\d-]+Z$/.test(n));
@@ -257,18 +274,12 @@ describe('the mount supervisor', () => {
   });
 
   it('does not wait on the app’s copy of stderr when LiteFS exits alone', async () => {
-    const script = join(dir, 'litefs-dies');
-    // A child that keeps the stderr pipe open for 30 s, as the app LiteFS exec'd would.
-    await writeFile(script, `#!/bin/sh\nsleep 30 &\necho $! > "${dir}/app.pid"\nexit 3\n`);
-    await chmod(script, 0o755);
-    const startedAt = performance.now();
-    try {
+    await withLitefsThatDiesAlone(async (script) => {
+      const startedAt = performance.now();
       const { code } = await supervise(script);
       expect(code).toBe(3);
       expect(performance.now() - startedAt).toBeLessThan(10_000);
-    } finally {
-      process.kill(Number(await readFile(join(dir, 'app.pid'), 'utf8')));
-    }
+    });
   });
 
   it('finishes a move a crash interrupted (the marker written, the database still in place) before LiteFS runs as configured', async () => {
@@ -330,11 +341,8 @@ describe('the mount supervisor', () => {
   });
 
   it('exits as soon as LiteFS does, as a process, though the app still holds its stderr', async () => {
-    const script = join(dir, 'litefs-dies');
-    await writeFile(script, `#!/bin/sh\nsleep 20 &\necho $! > "${dir}/app.pid"\nexit 3\n`);
-    await chmod(script, 0o755);
-    const startedAt = performance.now();
-    try {
+    await withLitefsThatDiesAlone(async (script) => {
+      const startedAt = performance.now();
       const exit = await new Promise<number | null>((resolve) => {
         const child = spawn(
           process.execPath,
@@ -348,9 +356,7 @@ describe('the mount supervisor', () => {
       });
       expect(exit).toBe(3);
       expect(performance.now() - startedAt).toBeLessThan(15_000);
-    } finally {
-      process.kill(Number(await readFile(join(dir, 'app.pid'), 'utf8')));
-    }
+    });
   });
 
   it('exits with the code of a LiteFS that is not there', async () => {
