@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AppError } from '../error.js';
-import { migrate, SYNCHRONOUS, type MigrationResult } from './migrations.js';
+import { migrate, SECURE_DELETE, SYNCHRONOUS, type MigrationResult } from './migrations.js';
 
 /**
  * How long a statement waits for SQLite's lock before giving up. Short on
@@ -54,6 +54,8 @@ export class SqliteDatabase {
         fileMustExist: !this.options.create,
       });
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // At opening, for whatever writes through this connection: it leaves LiteFS no hole (see SECURE_DELETE).
+      db.pragma(`secure_delete = ${SECURE_DELETE}`);
       this.db = db;
       return db;
     } catch (error) {

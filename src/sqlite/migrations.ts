@@ -141,6 +141,21 @@ export const JOURNAL_MODE = 'delete';
  * itself when the journal is deleted).
  */
 export const SYNCHRONOUS = 'extra';
+/**
+ * `PRAGMA secure_delete`, set as each connection opens (it reads nothing,
+ * so it cannot wait on a replica's lock) and by migrate(). ON, because LiteFS cannot
+ * replicate the file SQLite leaves without it: a page freed in the
+ * transaction that allocated it is never written (SQLite's "don't write"
+ * optimisation), so a transaction that grows the file past such a page
+ * leaves a hole there. LiteFS's LTX file and running checksum count only
+ * the pages written; the file, read whole, has one more (zeros). From then
+ * on LiteFS refuses that database at its next start ("database checksum …
+ * does not match LTX post-apply checksum") and, while it runs as primary,
+ * fails every snapshot a new or diverged replica asks for ("snapshot
+ * checksum mismatch"): that replica never becomes ready. With ON, SQLite
+ * zeroes and writes every page it frees (docs/decisions/0013-secure-delete.md).
+ */
+export const SECURE_DELETE = 'on';
 
 export interface MigrationResult {
   from: number;
@@ -155,8 +170,9 @@ export function migrate(db: Database.Database): MigrationResult {
   // SQLITE_BUSY after BUSY_TIMEOUT_MS, and the read goes to the primary
   // (docs/decisions/0005-short-busy-timeout.md).
   db.pragma(`journal_mode = ${JOURNAL_MODE}`);
-  // The migrations' own commits are as durable as the articles'.
+  // The migrations' own commits are as durable as the articles', and leave no hole either.
   db.pragma(`synchronous = ${SYNCHRONOUS}`);
+  db.pragma(`secure_delete = ${SECURE_DELETE}`);
   const from = db.pragma('user_version', { simple: true }) as number;
   for (let version = from; version < MIGRATIONS.length; version++) {
     db.transaction(() => {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/error.js';
 import { SqliteArticleStore } from '../../src/sqlite/article-store.js';
 import { BUSY_BACKOFF_MS, SqliteDatabase } from '../../src/sqlite/database.js';
-import { migrate, MIGRATIONS, SYNCHRONOUS } from '../../src/sqlite/migrations.js';
+import { migrate, MIGRATIONS, SECURE_DELETE, SYNCHRONOUS } from '../../src/sqlite/migrations.js';
 import { holdReadLock } from '../support/locks.js';
 
 /** A store whose every statement fails as SQLite would, with `code`. */
@@ -122,6 +122,32 @@ describe('create() returns only what is committed', () => {
     const levels: Record<string, number> = { off: 0, normal: 1, full: 2, extra: 3 };
     expect(SYNCHRONOUS).toBe('extra');
     expect(database.handle().pragma('synchronous', { simple: true })).toBe(levels.extra);
+  });
+
+  it('writes with secure_delete on, in the migrations and from the moment a connection opens: SQLite writes every page it frees, and leaves LiteFS no hole', () => {
+    // test/cluster/freed-pages.test.ts shows what a hole does to a real LiteFS cluster.
+    const dir = mkdtempSync(join(tmpdir(), 'litefs-ryw-secure-delete-'));
+    try {
+      const path = join(dir, 'app.db');
+      const raw = new Database(path);
+      migrate(raw);
+      expect(raw.pragma('secure_delete', { simple: true })).toBe(1);
+      raw.prepare("INSERT INTO authors (name, name_key, password_hash, created) VALUES ('Ada', 'ada', 'x', 'x')").run();
+      raw.close();
+      // A connection of its own, as every app start has (SQLite keeps the setting per connection, not in the file).
+      const plain = new Database(path);
+      expect(plain.pragma('secure_delete', { simple: true })).toBe(0);
+      plain.close();
+      const database = new SqliteDatabase(path, { readonly: true });
+      try {
+        expect(SECURE_DELETE).toBe('on');
+        expect(database.handle().pragma('secure_delete', { simple: true })).toBe(1);
+      } finally {
+        database.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
