@@ -33,7 +33,20 @@ describe('errorSummary', () => {
     );
   });
 
-  it('is the first line alone when no line says ERROR:, and at most the bound long', () => {
+  it('keeps the log tail’s last line when no line says ERROR: (a LiteFS that never got ready, retrying)', () => {
+    const stuck = [
+      'fra-2: app not healthy within 60000 ms:',
+      'level=INFO msg="LiteFS mounted to: /tmp/c/fra-2/mnt"',
+      '3A5E: existing primary found (fra-1), connecting as replica to "http://127.0.0.1:20202"',
+      '3A5E: disconnected from primary with error, retrying: process ltx stream frame: position mismatch on db "app.db"',
+      '',
+    ].join('\n');
+    expect(errorSummary(new Error(stuck))).toBe(
+      'fra-2: app not healthy within 60000 ms: 3A5E: disconnected from primary with error, retrying: process ltx stream frame: position mismatch on db "app.db"',
+    );
+  });
+
+  it('is the first line alone when no line says ERROR: and it carries no log tail, and at most the bound long', () => {
     expect(errorSummary(new Error('toxiproxy POST /proxies/ewr-1: 500 boom\nmore detail'))).toBe('toxiproxy POST /proxies/ewr-1: 500 boom');
     const long = errorSummary(new Error(`fra-1: litefs exited (1):\nERROR: ${'x'.repeat(1000)}`));
     expect(long).toHaveLength(NEMESIS_ERROR_MAX_CHARS);

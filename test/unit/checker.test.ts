@@ -1,6 +1,6 @@
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -499,6 +499,20 @@ describe('checkHistory: failover', () => {
     expect(standby.violationsByKind['over-budget']).toBe(1);
     expect(standby.violations[0]!.message).toMatch(/^GET \/articles\/1 via ewr took 1600 ms \(budget 500 \+ margin 1000\)$/);
   });
+
+  it('allows a write the apps’ wait for a primary on top (a replica that knows none, in a failover), and not a read', () => {
+    const failover: RunMeta = { ...meta, durability: 'standby', durabilityWaitMs: 1_000, primaryWaitMs: 2_000 };
+    // 500 + 1000 + 1000 + 2000 = 4500 for a write, 1500 for a read.
+    const ops = (writeMs: number) =>
+      checkHistory([failover, write(0, 1, { end: writeMs }), article(5_000, 1, 't1', { end: 6_600 }), ...finals({ 1: 't1' })], {
+        marginMs: 1_000,
+      });
+    expect(ops(3_520).violations.map((v) => v.message)).toEqual(['GET /articles/1 via ewr took 1600 ms (budget 500 + margin 1000)']);
+    expect(ops(4_600).violations.map((v) => v.message)).toEqual([
+      'POST /new via ewr took 4600 ms (budget 500 + margin 1000 + primary wait 2000 + durability wait 1000)',
+      'GET /articles/1 via ewr took 1600 ms (budget 500 + margin 1000)',
+    ]);
+  });
 });
 
 describe('checkHistory: nodes that do not answer, and a nemesis that fails', () => {
@@ -780,7 +794,7 @@ describe('against the real app', () => {
     primaryRegion: 'fra',
     edgeUrl: () => url,
     appUrl: () => url,
-    node: () => ({ region: 'fra' }) as ReturnType<CheckCluster['node']>,
+    node: () => ({ region: 'fra', live: true }) as ReturnType<CheckCluster['node']>,
     lag: async () => {},
     cut: async () => {},
     heal: async () => {},
@@ -883,6 +897,122 @@ describe('against the real app', () => {
     // Each session lands where a browser does after its write: the article, or the home page after a delete.
     expect(ops.some((op) => op.kind === 'read-home' && op.path.startsWith('/?deleted='))).toBe(true);
     expect(ops.filter((op) => op.kind === 'read-article' && op.status === 410).length).toBeGreaterThan(0);
+  }, 20_000);
+
+  it('gives up on a node that takes connections and never answers: one wait for it, not one per article, and the run says so', async () => {
+    const url = await serve();
+    // Accepts, reads, never answers: a node whose app is stuck.
+    let requests = 0;
+    const mute = createNetServer((socket) => {
+      socket.on('data', (chunk) => (requests += String(chunk).match(/^GET /gm)?.length ?? 0));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const muteUrl = `http://127.0.0.1:${(mute.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
+    const lines: string[] = [];
+    try {
+      const cluster: CheckCluster = { ...oneNode(url), instances: ['fra-1', 'fra-2'], appUrl: (i) => (i === 'fra-2' ? muteUrl : url) };
+      const finalReadTimeoutMs = 300;
+      const { result } = await runCheck({
+        cluster,
+        durationMs: 1_500,
+        sessions: 2,
+        seed: 7,
+        historyPath: join(dir, 'h.jsonl'),
+        budgetMs: 500,
+        rywEnabled: true,
+        fallbacks: { fra: 'replay' },
+        marginMs: 5_000,
+        nemesis: { kind: 'none' },
+        weights: { write: 3, edit: 0, delete: 0, home: 1, article: 1 },
+        finalReadTimeoutMs,
+        log: (line) => lines.push(line),
+      });
+      const summary = formatSummary(result);
+      expect(result.acknowledgedByKind.write, summary).toBeGreaterThan(8); // more articles than reads in flight at once
+      expect(result.ok, summary).toBe(false);
+      expect(result.unverified, summary).toEqual([
+        {
+          node: 'fra-2',
+          reads: result.acknowledgedByKind.write,
+          total: result.acknowledgedByKind.write,
+          error: expect.stringMatching(/^TimeoutError/),
+        },
+      ]);
+      // At most one round of reads in flight waited for it; the rest were never sent.
+      expect(requests).toBeGreaterThan(0);
+      expect(requests).toBeLessThanOrEqual(8);
+      expect(lines.join('\n')).toMatch(/final reads: fra-2 did not answer \/articles\/\d+ within 300 ms; its other reads are not sent/);
+    } finally {
+      mute.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+
+  it('reads a node again while it answers with a replay (busy applying a snapshot), and does not ask a node that is down', async () => {
+    const url = await serve();
+    // fra-2 replays each article's first two reads to the primary, as a replica's app does while LiteFS holds its lock.
+    const sends = new Map<string, number>();
+    const busy = createServer((req, res) => {
+      const n = (sends.get(req.url!) ?? 0) + 1;
+      sends.set(req.url!, n);
+      if (n <= 2) {
+        res.writeHead(409, { 'fly-replay': 'instance=fra-1' }).end('busy applying changes; replaying to the primary');
+        return;
+      }
+      void fetch(`${url}${req.url}`).then(async (answer) => res.writeHead(answer.status).end(await answer.text()));
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyUrl = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
+    let askedDown = 0;
+    const down = createServer((_req, res) => {
+      askedDown++;
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+    const downUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
+    const lines: string[] = [];
+    try {
+      const cluster: CheckCluster = {
+        ...oneNode(url),
+        instances: ['fra-1', 'fra-2', 'fra-3'],
+        appUrl: (i) => (i === 'fra-2' ? busyUrl : i === 'fra-3' ? downUrl : url),
+        node: (i) => ({ region: 'fra', live: i !== 'fra-3' }) as ReturnType<CheckCluster['node']>,
+      };
+      const { result } = await runCheck({
+        cluster,
+        durationMs: 1_000,
+        sessions: 1,
+        seed: 7,
+        historyPath: join(dir, 'h.jsonl'),
+        budgetMs: 500,
+        rywEnabled: true,
+        fallbacks: { fra: 'replay' },
+        marginMs: 5_000,
+        nemesis: { kind: 'none' },
+        weights: { write: 3, edit: 0, delete: 0, home: 0, article: 1 },
+        finalReadRetryMs: 50,
+        log: (line) => lines.push(line),
+      });
+      const summary = formatSummary(result);
+      const published = result.acknowledgedByKind.write;
+      expect(published, summary).toBeGreaterThan(0);
+      // fra-2's copy was checked after all: every article on its third send.
+      expect(result.violations, summary).toEqual([]);
+      expect([...sends.values()]).toEqual(Array.from({ length: published }, () => 3));
+      // fra-3 is down: none of its reads was sent, and the run says its copy went unchecked.
+      expect(askedDown).toBe(0);
+      expect(result.unverified, summary).toEqual([
+        { node: 'fra-3', reads: published, total: published, error: 'not sent: fra-3 is not running' },
+      ]);
+      expect(lines.join('\n')).toContain('final reads: fra-3 is not running; its reads are not sent');
+    } finally {
+      busy.close();
+      down.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 20_000);
 
   it('finds the older versions an app shows when its reads miss the last edit', async () => {

@@ -36,7 +36,9 @@ import { OP_KINDS, WRITE_KINDS } from './history.js';
  * 6. over-budget: no session request takes longer than the wait budget plus a
  *    margin (the app's own reported wait, and the client's whole round trip;
  *    for a sign-in only the former: its time is the password hash, on purpose).
- *    With `standby` durability a write may also wait RYW_DURABILITY_WAIT_MS.
+ *    A write may also wait for a primary (the apps' primary wait: through a
+ *    replica that knows none, in a failover) and, with `standby`
+ *    durability, RYW_DURABILITY_WAIT_MS for its standby.
  *
  * No answer, a 5xx or another 4xx is not a read: it shows nothing, and
  * claims nothing.
@@ -279,8 +281,12 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   const meta = history.find((e): e is RunMeta => e.type === 'meta');
   if (!meta) throw new Error('history has no meta entry: not a checker history');
   const limitMs = meta.budgetMs + marginMs;
-  // A write with standby durability may wait for its standby too, on purpose, as long as the apps allow.
-  const writeLimitMs = limitMs + (meta.durability === 'standby' ? (meta.durabilityWaitMs ?? 0) : 0);
+  // A write may wait on purpose, as long as the apps allow: through a replica
+  // that knows no primary (a failover, a cut), for one to be named; with
+  // standby durability, for its standby.
+  const durabilityWaitMs = meta.durability === 'standby' ? (meta.durabilityWaitMs ?? 0) : 0;
+  const primaryWaitMs = meta.primaryWaitMs ?? 0;
+  const writeLimitMs = limitMs + durabilityWaitMs + primaryWaitMs;
   const ops = history.filter((e): e is OpRecord => e.type === 'op');
   const complete = history.some((e) => e.type === 'phase' && e.phase === 'final-done');
 
@@ -366,7 +372,11 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
     if (op.kind === 'final-read') continue;
     const took = op.end - op.start;
     const limit = op.method === 'POST' ? writeLimitMs : limitMs;
-    const allowance = `budget ${meta.budgetMs} + margin ${marginMs}${limit > limitMs ? ` + durability wait ${limit - limitMs}` : ''}`;
+    const allowance = [
+      `budget ${meta.budgetMs} + margin ${marginMs}`,
+      ...(op.method === 'POST' && primaryWaitMs > 0 ? [`primary wait ${primaryWaitMs}`] : []),
+      ...(op.method === 'POST' && durabilityWaitMs > 0 ? [`durability wait ${durabilityWaitMs}`] : []),
+    ].join(' + ');
     if (took > limit && op.kind !== 'sign-in') {
       violation('over-budget', op, `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (${allowance})`);
     } else if (op.waitMs !== null && op.waitMs > limit) {

@@ -153,8 +153,11 @@ export function nemesisErrorRecord(time: number, action: NemesisAction, target: 
 /**
  * An error in one line of at most `max` characters: its first line, and when
  * it carries a node's log tail (a start that failed: `fra-2: litefs exited (1)
- * before the app was healthy:` and 30 lines of log), LiteFS's last `ERROR:`
- * line, the one that says why it exited.
+ * before the app was healthy:` and 30 lines of log, the first line ending in
+ * a colon), the tail's last `ERROR:` line, the one that says why LiteFS
+ * exited; with none, the tail's last line (a LiteFS that never got ready
+ * says why in its last retry: `disconnected from primary with error,
+ * retrying: …`).
  */
 export function errorSummary(err: unknown, max = NEMESIS_ERROR_MAX_CHARS): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -163,9 +166,11 @@ export function errorSummary(err: unknown, max = NEMESIS_ERROR_MAX_CHARS): strin
     .map((line) => line.trim())
     .filter((line) => line !== '');
   const first = lines[0] ?? (err instanceof Error ? err.name : 'unknown error');
-  const telling = lines.slice(1).findLast((line) => /(^|\s)ERROR:/.test(line));
+  const tail = lines.slice(1);
+  const error = tail.findLast((line) => /(^|\s)ERROR:/.test(line));
   // From `ERROR:` on: what a log line has before it (a timestamp) says nothing here.
-  const text = telling ? `${first.replace(/:$/, '')}: ${telling.slice(telling.indexOf('ERROR:'))}` : first;
+  const telling = error ? error.slice(error.indexOf('ERROR:')) : first.endsWith(':') ? tail.at(-1) : undefined;
+  const text = telling ? `${first.replace(/:$/, '')}: ${telling}` : first;
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 

@@ -60,6 +60,12 @@ export interface RunMeta {
   readonly durability?: 'local' | 'standby';
   /** The apps' RYW_DURABILITY_WAIT_MS: how long a write may wait for a standby on top of the budget. */
   readonly durabilityWaitMs?: number;
+  /**
+   * How long the apps let a write on a replica that knows no primary wait
+   * for one (DEFAULT_PRIMARY_WAIT_MS), on top of the budget. Absent (0) in
+   * histories written before it was recorded.
+   */
+  readonly primaryWaitMs?: number;
 }
 
 export interface OpRecord {

@@ -1,4 +1,5 @@
 import { HOME_PAGE_SIZE } from '../../src/article.js';
+import { DEFAULT_PRIMARY_WAIT_MS } from '../../src/ryw/index.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { checkHistory, type CheckResult } from './check.js';
 import {
@@ -68,6 +69,27 @@ export type CheckCluster = Pick<
   Partial<Pick<Cluster, 'kill' | 'start' | 'handoff' | 'waitForPrimary' | 'primaryChanges' | 'lease'>>;
 /** How long the final phase waits for a primary (after the last crash or handoff). */
 export const FINAL_PRIMARY_TIMEOUT_MS = 30_000;
+/**
+ * A final read goes straight to a healed, caught-up app with no token: it
+ * takes milliseconds. One with no answer by then says the node is not
+ * answering, and its other reads are not sent (each would wait as long: a
+ * few hundred of them, hours). The node is unverified either way.
+ */
+export const FINAL_READ_TIMEOUT_MS = 10_000;
+/** Final reads in flight at once. */
+const FINAL_READ_PARALLELISM = 8;
+/**
+ * A final read answered with no verdict on the node's copy (a replay to the
+ * primary, as a replica's app answers while LiteFS holds its lock applying a
+ * snapshot; a 5xx; a refused connection) is sent again after this long:
+ * more than the app's BUSY_BACKOFF_MS, the time it replays reads after
+ * meeting the lock once.
+ */
+export const FINAL_READ_RETRY_MS = 1_500;
+/** Sends of one final read before the answer stands (and its node is unverified for that article). */
+export const FINAL_READ_ATTEMPTS = 3;
+/** What a final read can say about a node's copy: the article as it is, gone, or missing. */
+const FINAL_VERDICTS: ReadonlySet<number> = new Set([200, 404, 410]);
 
 export interface CheckRunOptions {
   /** A running cluster; the caller starts and stops it. */
@@ -93,6 +115,12 @@ export interface CheckRunOptions {
   /** The apps' RYW_DURABILITY and RYW_DURABILITY_WAIT_MS, as the cluster was started (recorded: a write may wait that long more). */
   readonly durability?: 'local' | 'standby';
   readonly durabilityWaitMs?: number;
+  /** How long the apps let a write on a replica wait for a primary to be named (default DEFAULT_PRIMARY_WAIT_MS, as they run it). */
+  readonly primaryWaitMs?: number;
+  /** How long a final read may wait for its answer before its node counts as not answering (default FINAL_READ_TIMEOUT_MS). */
+  readonly finalReadTimeoutMs?: number;
+  /** How long before a final read with no verdict is sent again (default FINAL_READ_RETRY_MS). */
+  readonly finalReadRetryMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -132,6 +160,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
     sessions: options.sessions,
     durability: options.durability ?? 'local',
     ...(options.durabilityWaitMs !== undefined ? { durabilityWaitMs: options.durabilityWaitMs } : {}),
+    primaryWaitMs: options.primaryWaitMs ?? DEFAULT_PRIMARY_WAIT_MS,
   });
   const primaries = cluster.primaryChanges ? watchPrimaryChanges(cluster as Pick<Cluster, 'primaryChanges'>, clock, history) : null;
   let nextId = 1;
@@ -187,16 +216,38 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
   const written = history.entries.filter(
     (e): e is OpRecord & { articleId: number } => e.type === 'op' && e.kind === 'write' && typeof e.articleId === 'number',
   );
-  // A node that is down answers none of its reads: said here, where a person reading the log looks for why.
+  const finalReadTimeoutMs = options.finalReadTimeoutMs ?? FINAL_READ_TIMEOUT_MS;
+  const finalReadRetryMs = options.finalReadRetryMs ?? FINAL_READ_RETRY_MS;
+  const finalClient = new SessionClient(clock, finalReadTimeoutMs);
+  /** Why a node's (remaining) reads are not sent: it is down, or one of them had no answer in time. */
+  const mute = new Map<string, string>();
+  // Said here, where a person reading the log looks for why its copy went unchecked.
   for (const instance of cluster.instances) {
-    if (!cluster.node(instance).live)
-      log(`final reads: ${instance} is not running; its reads will get no answer, and its copy stays unchecked`);
+    if (cluster.node(instance).live) continue;
+    mute.set(instance, `not sent: ${instance} is not running`);
+    log(`final reads: ${instance} is not running; its reads are not sent, and its copy stays unchecked`);
   }
-  const finalClient = new SessionClient(clock);
+  /** One article's page from one node, tried again while the answer is no verdict (a replay while it applies a snapshot, a 5xx). */
+  const readBack = async (instance: string, path: string): Promise<Answer> => {
+    for (let attempt = 1; ; attempt++) {
+      const skipped = mute.get(instance);
+      if (skipped !== undefined) return notSent(clock(), skipped);
+      const answer = await finalClient.get(`${cluster.appUrl(instance)}${path}`);
+      if (answer.error?.startsWith('TimeoutError')) {
+        if (!mute.has(instance)) {
+          mute.set(instance, `not sent: an earlier final read on ${instance} had no answer within ${finalReadTimeoutMs} ms`);
+          log(`final reads: ${instance} did not answer ${path} within ${finalReadTimeoutMs} ms; its other reads are not sent`);
+        }
+        return answer;
+      }
+      if ((answer.status !== null && FINAL_VERDICTS.has(answer.status)) || attempt === FINAL_READ_ATTEMPTS) return answer;
+      await sleep(finalReadRetryMs);
+    }
+  };
   const reads = cluster.instances.flatMap((instance) => written.map((w) => ({ instance, id: w.articleId })));
-  await inParallel(reads, 8, async ({ instance, id }) => {
+  await inParallel(reads, FINAL_READ_PARALLELISM, async ({ instance, id }) => {
     const path = `/articles/${id}`;
-    const answer = await finalClient.get(`${cluster.appUrl(instance)}${path}`);
+    const answer = await readBack(instance, path);
     record({
       ...opFields('final', cluster.node(instance).region, 'final-read', 'GET', path, answer),
       instance,
@@ -460,6 +511,22 @@ function opFields(
     ...(method === 'POST' || location !== null ? { location } : {}),
     // A page sending its reader to sign in shows them signed out as surely as a nav saying "Sign in".
     signedIn: method === 'GET' && answer.status === 303 && isSignInLocation(location) ? false : signedInOf(answer.status, answer.body),
+  };
+}
+
+/** The answer recorded for a read that was not sent, and why. */
+function notSent(now: number, why: string): Answer {
+  return {
+    status: null,
+    error: why,
+    headers: null,
+    body: '',
+    sentAt: now,
+    doneAt: now,
+    decision: null,
+    waitMs: null,
+    hops: [],
+    stale: false,
   };
 }
 
