@@ -500,17 +500,24 @@ describe('checkHistory: failover', () => {
     expect(standby.violations[0]!.message).toMatch(/^GET \/articles\/1 via ewr took 1600 ms \(budget 500 \+ margin 1000\)$/);
   });
 
-  it('allows a write the apps’ wait for a primary on top (a replica that knows none, in a failover), and not a read', () => {
+  it('allows a write made while the primary changes the apps’ wait for one on top (a replica that knows none yet), and no other', () => {
     const failover: RunMeta = { ...meta, durability: 'standby', durabilityWaitMs: 1_000, primaryWaitMs: 2_000 };
-    // 500 + 1000 + 1000 + 2000 = 4500 for a write, 1500 for a read.
-    const ops = (writeMs: number) =>
-      checkHistory([failover, write(0, 1, { end: writeMs }), article(5_000, 1, 't1', { end: 6_600 }), ...finals({ 1: 't1' })], {
-        marginMs: 1_000,
-      });
-    expect(ops(3_520).violations.map((v) => v.message)).toEqual(['GET /articles/1 via ewr took 1600 ms (budget 500 + margin 1000)']);
-    expect(ops(4_600).violations.map((v) => v.message)).toEqual([
+    // The lease holder lost at 10 s, another named at 10.4 s: a write overlapping 10 s to 12.4 s may take 500 + 1000 + 1000 + 2000.
+    const changes: HistoryEntry[] = [
+      { type: 'primary', time: 10_000, from: 'fra-1', to: null },
+      { type: 'primary', time: 10_400, from: null, to: 'fra-2' },
+    ];
+    const messages = (...writes: OpRecord[]) =>
+      checkHistory([failover, ...changes, ...writes, ...finals({})], { marginMs: 1_000 }).violations.map((v) => v.message);
+    // During the change: up to 4500 ms.
+    expect(messages(write(9_500, null, { end: 13_000, status: 503 }))).toEqual([]);
+    expect(messages(write(11_000, null, { end: 15_600, status: 503 }))).toEqual([
       'POST /new via ewr took 4600 ms (budget 500 + margin 1000 + primary wait 2000 + durability wait 1000)',
-      'GET /articles/1 via ewr took 1600 ms (budget 500 + margin 1000)',
+    ]);
+    // Before it, or after the new primary had time to be known: 2500 ms, as for any write with standby durability.
+    expect(messages(write(0, null, { end: 3_520, status: 503 }), write(13_000, null, { end: 16_520, status: 503 }))).toEqual([
+      'POST /new via ewr took 3520 ms (budget 500 + margin 1000 + durability wait 1000)',
+      'POST /new via ewr took 3520 ms (budget 500 + margin 1000 + durability wait 1000)',
     ]);
   });
 });
@@ -899,6 +906,47 @@ describe('against the real app', () => {
     expect(ops.filter((op) => op.kind === 'read-article' && op.status === 410).length).toBeGreaterThan(0);
   }, 20_000);
 
+  /** A node in front of the real app at `url` that answers `answer(path, n)` to the nth read of each path, or null to pass it on. */
+  async function nodeInFront(url: string, answer: (path: string, n: number) => number | null) {
+    const sends = new Map<string, number>();
+    const server = createServer((req, res) => {
+      const n = (sends.get(req.url!) ?? 0) + 1;
+      sends.set(req.url!, n);
+      const status = answer(req.url!, n);
+      if (status !== null) {
+        res.writeHead(status).end(`answered ${status}`);
+        return;
+      }
+      void fetch(`${url}${req.url}`).then(async (passed) => res.writeHead(passed.status).end(await passed.text()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sends, close: () => server.close() };
+  }
+
+  /** A run of publishing sessions on `url`, whose final reads of fra-2 go to `fra2Url`. */
+  async function runWithSecondNode(url: string, fra2Url: string, lines: string[] = []) {
+    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
+    try {
+      return await runCheck({
+        cluster: { ...oneNode(url), instances: ['fra-1', 'fra-2'], appUrl: (i) => (i === 'fra-2' ? fra2Url : url) },
+        durationMs: 2_000,
+        sessions: 2,
+        seed: 7,
+        historyPath: join(dir, 'h.jsonl'),
+        budgetMs: 500,
+        rywEnabled: true,
+        fallbacks: { fra: 'replay' },
+        marginMs: 5_000,
+        nemesis: { kind: 'none' },
+        weights: { write: 1, edit: 0, delete: 0, home: 0, article: 0 },
+        finalReadRetryMs: 20,
+        log: (line) => lines.push(line),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   it('gives up on a node that takes connections and never answers: one wait for it, not one per article, and the run says so', async () => {
     const url = await serve();
     // Accepts, reads, never answers: a node whose app is stuck.
@@ -952,19 +1000,10 @@ describe('against the real app', () => {
 
   it('reads a node again while it answers with a replay (busy applying a snapshot), and does not ask a node that is down', async () => {
     const url = await serve();
-    // fra-2 replays each article's first two reads to the primary, as a replica's app does while LiteFS holds its lock.
-    const sends = new Map<string, number>();
-    const busy = createServer((req, res) => {
-      const n = (sends.get(req.url!) ?? 0) + 1;
-      sends.set(req.url!, n);
-      if (n <= 2) {
-        res.writeHead(409, { 'fly-replay': 'instance=fra-1' }).end('busy applying changes; replaying to the primary');
-        return;
-      }
-      void fetch(`${url}${req.url}`).then(async (answer) => res.writeHead(answer.status).end(await answer.text()));
-    });
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const busyUrl = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
+    // fra-2 replays each article's first two reads to the primary (409), as a replica's app does while LiteFS holds its lock.
+    const busy = await nodeInFront(url, (_path, n) => (n <= 2 ? 409 : null));
+    const { sends } = busy;
+    const busyUrl = busy.url;
     let askedDown = 0;
     const down = createServer((_req, res) => {
       askedDown++;
@@ -1012,6 +1051,40 @@ describe('against the real app', () => {
       busy.close();
       down.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+
+  it('takes a 404 at its word (a lost write is never read again until it shows up)', async () => {
+    const url = await serve();
+    const forgetful = await nodeInFront(url, (_path, n) => (n === 1 ? 404 : null));
+    try {
+      const { result } = await runWithSecondNode(url, forgetful.url);
+      const published = result.acknowledgedByKind.write;
+      expect(published).toBeGreaterThan(0);
+      expect([...forgetful.sends.values()]).toEqual(Array.from({ length: published }, () => 1));
+      expect(result.violationsByKind['lost-write'], formatSummary(result)).toBe(published);
+    } finally {
+      forgetful.close();
+    }
+  }, 20_000);
+
+  it('stops asking a node whose reads get no verdict, read after read: a few rounds of tries, not three per article', async () => {
+    const url = await serve();
+    const failing = await nodeInFront(url, () => 503);
+    const lines: string[] = [];
+    try {
+      const { result } = await runWithSecondNode(url, failing.url, lines);
+      const published = result.acknowledgedByKind.write;
+      const sent = [...failing.sends.values()].reduce((a, b) => a + b, 0);
+      // The rounds in flight when it gave up (8 at once), each tried 3 times, and no more.
+      expect(published).toBeGreaterThan(2 * 8);
+      expect(sent).toBeLessThanOrEqual(2 * 8 * 3);
+      expect(result.unverified, formatSummary(result)).toEqual([{ node: 'fra-2', reads: published, total: published, error: 'HTTP 503' }]);
+      expect(lines.join('\n')).toMatch(
+        /final reads: 8 final reads in a row on fra-2 got no verdict in 3 sends each \(last: HTTP 503\); its other reads are not sent/,
+      );
+    } finally {
+      failing.close();
     }
   }, 20_000);
 

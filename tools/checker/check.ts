@@ -1,4 +1,4 @@
-import type { HistoryEntry, NemesisAction, OpKind, OpRecord, RunMeta } from './history.js';
+import type { HistoryEntry, NemesisAction, OpKind, OpRecord, PrimaryRecord, RunMeta } from './history.js';
 import { OP_KINDS, WRITE_KINDS } from './history.js';
 
 /**
@@ -36,9 +36,9 @@ import { OP_KINDS, WRITE_KINDS } from './history.js';
  * 6. over-budget: no session request takes longer than the wait budget plus a
  *    margin (the app's own reported wait, and the client's whole round trip;
  *    for a sign-in only the former: its time is the password hash, on purpose).
- *    A write may also wait for a primary (the apps' primary wait: through a
- *    replica that knows none, in a failover) and, with `standby`
- *    durability, RYW_DURABILITY_WAIT_MS for its standby.
+ *    A write may also wait for a primary while the lease holder changes
+ *    (the apps' primary wait, through a replica that knows none yet) and,
+ *    with `standby` durability, RYW_DURABILITY_WAIT_MS for its standby.
  *
  * No answer, a 5xx or another 4xx is not a read: it shows nothing, and
  * claims nothing.
@@ -276,17 +276,31 @@ function judge(observed: Observed, expected: Expected): ViolationKind {
   return 'missing-own-write';
 }
 
+/**
+ * When a write through a replica may wait for a primary to be named: from
+ * each change of the lease holder (to nobody, or to another node at a
+ * handoff) until a primary is named again, plus `primaryWaitMs` (a
+ * replica's LiteFS learns of the new primary only when it reconnects).
+ */
+function primaryChangeWindows(history: readonly HistoryEntry[], primaryWaitMs: number): { start: number; end: number }[] {
+  const changes = history.filter((e): e is PrimaryRecord => e.type === 'primary');
+  return changes.map((change, i) => {
+    const named = change.to !== null ? change : changes.slice(i + 1).find((c) => c.to !== null);
+    return { start: change.time, end: (named?.time ?? Infinity) + primaryWaitMs };
+  });
+}
+
 export function checkHistory(history: readonly HistoryEntry[], options: CheckOptions = {}): CheckResult {
   const marginMs = options.marginMs ?? DEFAULT_MARGIN_MS;
   const meta = history.find((e): e is RunMeta => e.type === 'meta');
   if (!meta) throw new Error('history has no meta entry: not a checker history');
   const limitMs = meta.budgetMs + marginMs;
-  // A write may wait on purpose, as long as the apps allow: through a replica
-  // that knows no primary (a failover, a cut), for one to be named; with
-  // standby durability, for its standby.
+  // A write may wait on purpose, as long as the apps allow: with standby
+  // durability, for its standby; and while the primary changes, through a
+  // replica that knows none yet, for one to be named.
   const durabilityWaitMs = meta.durability === 'standby' ? (meta.durabilityWaitMs ?? 0) : 0;
   const primaryWaitMs = meta.primaryWaitMs ?? 0;
-  const writeLimitMs = limitMs + durabilityWaitMs + primaryWaitMs;
+  const duringPrimaryChange = primaryChangeWindows(history, primaryWaitMs);
   const ops = history.filter((e): e is OpRecord => e.type === 'op');
   const complete = history.some((e) => e.type === 'phase' && e.phase === 'final-done');
 
@@ -371,12 +385,14 @@ export function checkHistory(history: readonly HistoryEntry[], options: CheckOpt
   for (const op of ops) {
     if (op.kind === 'final-read') continue;
     const took = op.end - op.start;
-    const limit = op.method === 'POST' ? writeLimitMs : limitMs;
-    const allowance = [
-      `budget ${meta.budgetMs} + margin ${marginMs}`,
-      ...(op.method === 'POST' && primaryWaitMs > 0 ? [`primary wait ${primaryWaitMs}`] : []),
-      ...(op.method === 'POST' && durabilityWaitMs > 0 ? [`durability wait ${durabilityWaitMs}`] : []),
-    ].join(' + ');
+    const waitedForPrimary =
+      op.method === 'POST' && primaryWaitMs > 0 && duringPrimaryChange.some((w) => op.start <= w.end && op.end >= w.start);
+    const extras = [
+      ...(waitedForPrimary ? ([['primary wait', primaryWaitMs]] as const) : []),
+      ...(op.method === 'POST' && durabilityWaitMs > 0 ? ([['durability wait', durabilityWaitMs]] as const) : []),
+    ];
+    const limit = limitMs + extras.reduce((sum, [, ms]) => sum + ms, 0);
+    const allowance = [`budget ${meta.budgetMs} + margin ${marginMs}`, ...extras.map(([what, ms]) => `${what} ${ms}`)].join(' + ');
     if (took > limit && op.kind !== 'sign-in') {
       violation('over-budget', op, `${op.method} ${op.path} via ${op.region} took ${Math.round(took)} ms (${allowance})`);
     } else if (op.waitMs !== null && op.waitMs > limit) {

@@ -88,6 +88,12 @@ const FINAL_READ_PARALLELISM = 8;
 export const FINAL_READ_RETRY_MS = 1_500;
 /** Sends of one final read before the answer stands (and its node is unverified for that article). */
 export const FINAL_READ_ATTEMPTS = 3;
+/**
+ * A node whose final reads get no verdict this many times in a row (each
+ * after FINAL_READ_ATTEMPTS sends) is not asked for the rest: a node that
+ * answers every read 503 would otherwise cost seconds per article.
+ */
+export const FINAL_READ_GIVE_UP_AFTER = 8;
 /** What a final read can say about a node's copy: the article as it is, gone, or missing. */
 const FINAL_VERDICTS: ReadonlySet<number> = new Set([200, 404, 410]);
 
@@ -227,20 +233,41 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRun> {
     mute.set(instance, `not sent: ${instance} is not running`);
     log(`final reads: ${instance} is not running; its reads are not sent, and its copy stays unchecked`);
   }
+  /** Reads in a row per node that got no verdict in FINAL_READ_ATTEMPTS sends each. */
+  const fruitless = new Map<string, number>();
+  const silence = (instance: string, why: string, logLine: string) => {
+    if (mute.has(instance)) return;
+    mute.set(instance, `not sent: ${why}`);
+    log(`final reads: ${logLine}; its other reads are not sent`);
+  };
   /** One article's page from one node, tried again while the answer is no verdict (a replay while it applies a snapshot, a 5xx). */
   const readBack = async (instance: string, path: string): Promise<Answer> => {
+    let last: Answer | null = null;
     for (let attempt = 1; ; attempt++) {
       const skipped = mute.get(instance);
-      if (skipped !== undefined) return notSent(clock(), skipped);
+      // Muted while this read waited to try again: what it did get stands.
+      if (skipped !== undefined) return last ?? notSent(clock(), skipped);
       const answer = await finalClient.get(`${cluster.appUrl(instance)}${path}`);
       if (answer.error?.startsWith('TimeoutError')) {
-        if (!mute.has(instance)) {
-          mute.set(instance, `not sent: an earlier final read on ${instance} had no answer within ${finalReadTimeoutMs} ms`);
-          log(`final reads: ${instance} did not answer ${path} within ${finalReadTimeoutMs} ms; its other reads are not sent`);
+        const within = `within ${finalReadTimeoutMs} ms`;
+        silence(instance, `an earlier final read on ${instance} had no answer ${within}`, `${instance} did not answer ${path} ${within}`);
+        return answer;
+      }
+      if (answer.status !== null && FINAL_VERDICTS.has(answer.status)) {
+        fruitless.set(instance, 0);
+        return answer;
+      }
+      if (attempt === FINAL_READ_ATTEMPTS) {
+        const inARow = (fruitless.get(instance) ?? 0) + 1;
+        fruitless.set(instance, inARow);
+        if (inARow >= FINAL_READ_GIVE_UP_AFTER) {
+          const got = answer.status === null ? (answer.error ?? 'no answer') : `HTTP ${answer.status}`;
+          const why = `${inARow} final reads in a row on ${instance} got no verdict in ${FINAL_READ_ATTEMPTS} sends each (last: ${got})`;
+          silence(instance, why, why);
         }
         return answer;
       }
-      if ((answer.status !== null && FINAL_VERDICTS.has(answer.status)) || attempt === FINAL_READ_ATTEMPTS) return answer;
+      last = answer;
       await sleep(finalReadRetryMs);
     }
   };
