@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ArticleLookup, ArticleStore } from '../../src/article.js';
 import { checkHistory, distribution, formatSummary, outcomeOf, servedAs } from '../../tools/checker/check.js';
 import { HistoryWriter, readHistory, type HistoryEntry, type OpRecord, type RunMeta } from '../../tools/checker/history.js';
-import { runCheck, type CheckCluster, type OpWeights } from '../../tools/checker/runner.js';
+import { runCheck, type CheckCluster, type CheckRunOptions, type OpWeights } from '../../tools/checker/runner.js';
 import {
   articleIdFromLocation,
   articleTitle,
@@ -871,26 +871,28 @@ describe('against the real app', () => {
   // Edits and deletes often, so that a short run has several of each.
   const OFTEN_CHANGED: OpWeights = { write: 2, edit: 3, delete: 2, home: 1, article: 2 };
 
-  const runOn = async (url: string, seed: number, weights: OpWeights = OFTEN_CHANGED) => {
+  /** A short run with no nemesis against `cluster`, with `options` over the defaults; its history in a directory removed after. */
+  const runAgainst = async (cluster: CheckCluster, options: Partial<CheckRunOptions> = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
     try {
       return await runCheck({
-        cluster: oneNode(url),
+        cluster,
         durationMs: 1_500,
         sessions: 2,
-        seed,
+        seed: 7,
         historyPath: join(dir, 'h.jsonl'),
         budgetMs: 500,
         rywEnabled: true,
         fallbacks: { fra: 'replay' },
         marginMs: 5_000,
         nemesis: { kind: 'none' },
-        weights,
+        ...options,
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   };
+  const runOn = (url: string, seed: number, weights: OpWeights = OFTEN_CHANGED) => runAgainst(oneNode(url), { seed, weights });
 
   it('runs sessions that sign in, publish, edit and delete, and finds nothing on an app that shows every change at once', async () => {
     const { result, history } = await runOn(await serve(), 7);
@@ -924,28 +926,16 @@ describe('against the real app', () => {
   }
 
   /** A run of publishing sessions on `url`, whose final reads of fra-2 go to `fra2Url`. */
-  async function runWithSecondNode(url: string, fra2Url: string, lines: string[] = []) {
-    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
-    try {
-      return await runCheck({
-        cluster: { ...oneNode(url), instances: ['fra-1', 'fra-2'], appUrl: (i) => (i === 'fra-2' ? fra2Url : url) },
+  const runWithSecondNode = (url: string, fra2Url: string, lines: string[] = []) =>
+    runAgainst(
+      { ...oneNode(url), instances: ['fra-1', 'fra-2'], appUrl: (i) => (i === 'fra-2' ? fra2Url : url) },
+      {
         durationMs: 2_000,
-        sessions: 2,
-        seed: 7,
-        historyPath: join(dir, 'h.jsonl'),
-        budgetMs: 500,
-        rywEnabled: true,
-        fallbacks: { fra: 'replay' },
-        marginMs: 5_000,
-        nemesis: { kind: 'none' },
         weights: { write: 1, edit: 0, delete: 0, home: 0, article: 0 },
         finalReadRetryMs: 20,
         log: (line) => lines.push(line),
-      });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+      },
+    );
 
   it('gives up on a node that takes connections and never answers: one wait for it, not one per article, and the run says so', async () => {
     const url = await serve();
@@ -957,24 +947,12 @@ describe('against the real app', () => {
     });
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
     const muteUrl = `http://127.0.0.1:${(mute.address() as AddressInfo).port}`;
-    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
     const lines: string[] = [];
     try {
       const cluster: CheckCluster = { ...oneNode(url), instances: ['fra-1', 'fra-2'], appUrl: (i) => (i === 'fra-2' ? muteUrl : url) };
-      const finalReadTimeoutMs = 300;
-      const { result } = await runCheck({
-        cluster,
-        durationMs: 1_500,
-        sessions: 2,
-        seed: 7,
-        historyPath: join(dir, 'h.jsonl'),
-        budgetMs: 500,
-        rywEnabled: true,
-        fallbacks: { fra: 'replay' },
-        marginMs: 5_000,
-        nemesis: { kind: 'none' },
+      const { result } = await runAgainst(cluster, {
         weights: { write: 3, edit: 0, delete: 0, home: 1, article: 1 },
-        finalReadTimeoutMs,
+        finalReadTimeoutMs: 300,
         log: (line) => lines.push(line),
       });
       const summary = formatSummary(result);
@@ -994,7 +972,6 @@ describe('against the real app', () => {
       expect(lines.join('\n')).toMatch(/final reads: fra-2 did not answer \/articles\/\d+ within 300 ms; its other reads are not sent/);
     } finally {
       mute.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 20_000);
 
@@ -1002,35 +979,19 @@ describe('against the real app', () => {
     const url = await serve();
     // fra-2 replays each article's first two reads to the primary (409), as a replica's app does while LiteFS holds its lock.
     const busy = await nodeInFront(url, (_path, n) => (n <= 2 ? 409 : null));
-    const { sends } = busy;
-    const busyUrl = busy.url;
-    let askedDown = 0;
-    const down = createServer((_req, res) => {
-      askedDown++;
-      res.writeHead(500).end();
-    });
-    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
-    const downUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
-    const dir = mkdtempSync(join(tmpdir(), 'checker-run-'));
+    // fra-3 is down (not live); were it asked, it would answer 500.
+    const down = await nodeInFront(url, () => 500);
     const lines: string[] = [];
     try {
       const cluster: CheckCluster = {
         ...oneNode(url),
         instances: ['fra-1', 'fra-2', 'fra-3'],
-        appUrl: (i) => (i === 'fra-2' ? busyUrl : i === 'fra-3' ? downUrl : url),
+        appUrl: (i) => (i === 'fra-2' ? busy.url : i === 'fra-3' ? down.url : url),
         node: (i) => ({ region: 'fra', live: i !== 'fra-3' }) as ReturnType<CheckCluster['node']>,
       };
-      const { result } = await runCheck({
-        cluster,
+      const { result } = await runAgainst(cluster, {
         durationMs: 1_000,
         sessions: 1,
-        seed: 7,
-        historyPath: join(dir, 'h.jsonl'),
-        budgetMs: 500,
-        rywEnabled: true,
-        fallbacks: { fra: 'replay' },
-        marginMs: 5_000,
-        nemesis: { kind: 'none' },
         weights: { write: 3, edit: 0, delete: 0, home: 0, article: 1 },
         finalReadRetryMs: 50,
         log: (line) => lines.push(line),
@@ -1040,9 +1001,9 @@ describe('against the real app', () => {
       expect(published, summary).toBeGreaterThan(0);
       // fra-2's copy was checked after all: every article on its third send.
       expect(result.violations, summary).toEqual([]);
-      expect([...sends.values()]).toEqual(Array.from({ length: published }, () => 3));
+      expect([...busy.sends.values()]).toEqual(Array.from({ length: published }, () => 3));
       // fra-3 is down: none of its reads was sent, and the run says its copy went unchecked.
-      expect(askedDown).toBe(0);
+      expect(down.sends.size).toBe(0);
       expect(result.unverified, summary).toEqual([
         { node: 'fra-3', reads: published, total: published, error: 'not sent: fra-3 is not running' },
       ]);
@@ -1050,7 +1011,6 @@ describe('against the real app', () => {
     } finally {
       busy.close();
       down.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 20_000);
 
